@@ -1,0 +1,5 @@
+"""`python -m dals_tune ...`"""
+
+from dals_tune.cli import main
+
+raise SystemExit(main())
