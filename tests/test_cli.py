@@ -1,0 +1,50 @@
+"""The command line: --help, the strategies listing, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dals_tune import strategies
+from dals_tune.cli import main
+
+
+def test_help_runs_as_a_module():
+    result = subprocess.run(
+        [sys.executable, "-m", "dals_tune", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "strategies" in result.stdout and "train" in result.stdout
+
+
+def test_strategies_table_lists_every_id_with_generation_family_and_library(capsys):
+    assert main(["strategies"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:4] == ["id", "gen", "family", "library"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == set(strategies.REGISTRY)
+    assert rows["dals"][1:4] == ["5", "dals", "dals_tune"]
+    assert rows["adabound"][1:4] == ["3", "adaptive", "pytorch-optimizer"]
+
+
+def test_strategies_json_has_ids_generations_families_and_defaults(capsys):
+    assert main(["strategies", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == len(strategies.REGISTRY) == 28
+    by_id = {record["id"]: record for record in records}
+    assert by_id["fixed_sgd"]["generation"] == 1
+    assert by_id["dals"]["defaults"]["scratch"]["lr"] == 0.03
+    assert by_id["dals"]["defaults"]["finetune"]["weight_decay"] == 0.01
+    assert sum(record["paper"] for record in records) == 18
+    for record in records:
+        assert {"id", "generation", "family", "defaults"} <= set(record)
+
+
+def test_an_unknown_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["nonsense"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
