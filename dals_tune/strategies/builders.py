@@ -1,0 +1,396 @@
+"""The builders: one function per strategy or family, ``(model, config, context) ->
+(optimizer, scheduler or None)``, and the few optimizer constructors they share.
+
+A strategy's special case (SGDR's epoch-based cycle, refined's base optimizer, DALS-Acc's
+restarts) lives in its builder; :mod:`dals_tune.strategies.catalog` says which builder each id
+uses with which defaults. Optional libraries are imported inside the builder that needs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+
+from dals_tune.schedules import (
+    SlantedTriangular,
+    TabulatedSchedule,
+    WarmupLinearDecay,
+    refined_schedule,
+)
+from dals_tune.strategies.defaults import FINETUNE_ADAM_LR, FINETUNE_SGD_DIVISOR
+from dals_tune.strategies.param_groups import (
+    discriminative_groups,
+    layerwise_groups,
+    trainable_parameters,
+)
+from dals_tune.strategies.registry import BuildContext, Builder, Built
+
+# --- optimizers shared by several builders ------------------------------------------------
+
+
+def sgd_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
+    return torch.optim.SGD(
+        params, lr=c["lr"], momentum=c["momentum"], weight_decay=c["weight_decay"], foreach=True
+    )
+
+
+def adamw_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
+    return torch.optim.AdamW(
+        params,
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        eps=c.get("eps", 1e-8),
+        weight_decay=c["weight_decay"],
+        foreach=True,
+    )
+
+
+def sam_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
+    """Adaptive SAM (ASAM) over SGD: perturb by ε = ρ·θ²⊙g/‖θ⊙g‖, take the gradient there,
+    step from the original weights."""
+    from pytorch_optimizer import SAM
+
+    return SAM(
+        params,
+        base_optimizer=torch.optim.SGD,
+        rho=c["rho"],
+        adaptive=True,
+        lr=c["lr"],
+        momentum=c["momentum"],
+        weight_decay=c["weight_decay"],
+    )
+
+
+def _warmup_steps(c: dict[str, Any], context: BuildContext) -> float:
+    return c["warmup_frac"] * context.total_steps
+
+
+def _quiet() -> contextlib.AbstractContextManager:
+    """Prodigy and D-Adaptation print a notice when built; it would break progress bars."""
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+# --- SGD and AdamW with an LR schedule ----------------------------------------------------
+
+
+def build_fixed_sgd(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    return sgd_optimizer(trainable_parameters(model), c), None
+
+
+def build_cosine_sgd(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """η_t = η_min + (η0 − η_min)·½(1 + cos(π t/T)) (torch CosineAnnealingLR)."""
+    optimizer = sgd_optimizer(trainable_parameters(model), c)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=context.total_steps, eta_min=c["eta_min"]
+    )
+    return optimizer, scheduler
+
+
+def build_sgdr(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """Warm restarts (torch CosineAnnealingWarmRestarts): first cycle ``first_cycle_epochs``
+    epochs of steps, each next cycle ``cycle_mult`` times longer, floor ``eta_min``."""
+    if int(c["cycle_mult"]) != c["cycle_mult"] or c["cycle_mult"] < 1:
+        raise ValueError(f"sgdr's cycle_mult must be an integer ≥ 1, got {c['cycle_mult']}")
+    optimizer = sgd_optimizer(trainable_parameters(model), c)
+    first_cycle = max(1, round(c["first_cycle_epochs"] * context.steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+        optimizer, T_0=first_cycle, T_mult=int(c["cycle_mult"]), eta_min=c["eta_min"]
+    )
+    return optimizer, scheduler
+
+
+def build_linear_decay(make: Callable[[Any, dict[str, Any]], Optimizer]) -> Builder:
+    def builder(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+        optimizer = make(trainable_parameters(model), c)
+        schedule = WarmupLinearDecay(context.total_steps, _warmup_steps(c, context))
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    return builder
+
+
+def build_onecycle(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """Smith's one-cycle policy (torch OneCycleLR): LR from lr/div_factor up to lr over
+    pct_start of the run, then cosine down to lr/(div_factor·final_div_factor), with the
+    momentum cycled the other way, from max_momentum down to base_momentum and back."""
+    optimizer = sgd_optimizer(trainable_parameters(model), {**c, "momentum": c["max_momentum"]})
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=c["lr"],
+        total_steps=context.total_steps,
+        pct_start=c["pct_start"],
+        div_factor=c["div_factor"],
+        final_div_factor=c["final_div_factor"],
+        base_momentum=c["base_momentum"],
+        max_momentum=c["max_momentum"],
+    )
+    return optimizer, scheduler
+
+
+def build_wsd(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """Warmup–stable–decay over AdamW (pytorch-optimizer get_wsd_schedule): linear warmup
+    over warmup_frac·T, constant, then the last decay_frac·T steps cool down to 0."""
+    from pytorch_optimizer import get_wsd_schedule
+
+    optimizer = adamw_optimizer(trainable_parameters(model), c)
+    total = context.total_steps
+    warmup = round(c["warmup_frac"] * total)
+    decay = round(c["decay_frac"] * total)
+    if warmup + decay > total:
+        raise ValueError(
+            f"wsd's warmup_frac + decay_frac must be at most 1, got "
+            f"{c['warmup_frac']} + {c['decay_frac']}"
+        )
+    scheduler = get_wsd_schedule(
+        optimizer,
+        num_warmup_steps=warmup,
+        num_stable_steps=total - warmup - decay,
+        num_decay_steps=decay,
+        cooldown_type=c["cooldown"],
+    )
+    return optimizer, scheduler
+
+
+REFINED_BASES: dict[str, tuple[Callable[[Any, dict[str, Any]], Optimizer], dict]] = {
+    "sgd": (
+        sgd_optimizer,
+        {
+            "scratch": {"lr": 0.03, "weight_decay": 5e-4, "grad_norm_kind": "l2"},
+            "finetune": {
+                "lr": 0.03 / FINETUNE_SGD_DIVISOR,
+                "weight_decay": 5e-4,
+                "grad_norm_kind": "l2",
+            },
+        },
+    ),
+    "adamw": (
+        adamw_optimizer,
+        {
+            "scratch": {"lr": 3e-4, "weight_decay": 0.01, "grad_norm_kind": "l1"},
+            "finetune": {"lr": FINETUNE_ADAM_LR, "weight_decay": 0.01, "grad_norm_kind": "l1"},
+        },
+    ),
+}
+
+
+def build_refined(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """A previous run's gradient norms turned into a schedule (schedules.refined_schedule),
+    times the peak LR, over SGD or AdamW. None in lr, weight_decay or grad_norm_kind means
+    the base optimizer's default (SGD: ℓ2 norms; AdamW: ℓ1 norms)."""
+    if c["grad_norms"] is None:
+        raise ValueError(
+            "the 'refined' strategy needs grad_norms: the per-step gradient norms of a "
+            "previous run of the same workload (a trial's grad_norms_l2, or grad_norms_l1 "
+            "with grad_norm_kind='l1'); pass them as grad_norms=[...]"
+        )
+    if c["base"] not in REFINED_BASES:
+        raise ValueError(
+            f"refined's base must be one of {sorted(REFINED_BASES)}, got {c['base']!r}"
+        )
+    make, base_defaults = REFINED_BASES[c["base"]]
+    c = dict(c)
+    for key, value in base_defaults[context.regime].items():
+        if c[key] is None:
+            c[key] = value
+    optimizer = make(trainable_parameters(model), c)
+    values = refined_schedule(c["grad_norms"], context.total_steps, c["grad_norm_kind"])
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, TabulatedSchedule(values))
+
+
+# --- adaptive optimizers ------------------------------------------------------------------
+
+
+def build_adam(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    optimizer = torch.optim.Adam(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        eps=c["eps"],
+        weight_decay=c["weight_decay"],
+        foreach=True,
+    )
+    return optimizer, None
+
+
+def build_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    return adamw_optimizer(trainable_parameters(model), c), None
+
+
+def build_radam(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    optimizer = torch.optim.RAdam(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        eps=c["eps"],
+        weight_decay=c["weight_decay"],
+        foreach=True,
+    )
+    return optimizer, None
+
+
+def build_adabound(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from pytorch_optimizer import AdaBound
+
+    optimizer = AdaBound(
+        trainable_parameters(model),
+        lr=c["lr"],
+        final_lr=c["final_lr"],
+        gamma=c["gamma"],
+        betas=(c["beta1"], c["beta2"]),
+        weight_decay=c["weight_decay"],
+    )
+    return optimizer, None
+
+
+def build_lion(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from pytorch_optimizer import Lion
+
+    optimizer = Lion(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        weight_decay=c["weight_decay"],
+    )
+    return optimizer, None
+
+
+def build_lookahead_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from pytorch_optimizer import Lookahead
+
+    inner = adamw_optimizer(trainable_parameters(model), c)
+    return Lookahead(inner, k=c["lookahead_k"], alpha=c["lookahead_alpha"]), None
+
+
+# --- layer-wise: per-tensor trust ratios and per-layer LR splits --------------------------
+
+
+def build_lars(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from pytorch_optimizer import LARS
+
+    optimizer = LARS(
+        trainable_parameters(model),
+        lr=c["lr"],
+        momentum=c["momentum"],
+        weight_decay=c["weight_decay"],
+        trust_coefficient=c["trust_coefficient"],
+    )
+    return optimizer, None
+
+
+def build_lamb(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from pytorch_optimizer import Lamb
+
+    optimizer = Lamb(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        weight_decay=c["weight_decay"],
+        eps=c["eps"],
+    )
+    return optimizer, None
+
+
+def build_discriminative(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    groups = discriminative_groups(model, c["lr"], c["layer_divisor"], context.layer_mapping)
+    return sgd_optimizer(groups, c), None
+
+
+def build_stlr_discriminative(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """The discriminative split as each group's base LR, once, and the slanted triangular
+    multiplier on top: lr_l(t) = lr·2.6^−(L−1−l)·s_STLR(t)."""
+    groups = discriminative_groups(model, c["lr"], c["layer_divisor"], context.layer_mapping)
+    optimizer = sgd_optimizer(groups, c)
+    schedule = SlantedTriangular(context.total_steps, c["cut_frac"], c["ratio"])
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def build_llrd_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """Layer-wise LR decay: lr_l = lr·decay^(L−1−l) over AdamW."""
+    groups = layerwise_groups(model, c["lr"], c["layer_decay"], context.layer_mapping)
+    return adamw_optimizer(groups, c), None
+
+
+# --- sharpness-aware and gradient-filtered ------------------------------------------------
+
+
+def build_sam(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    return sam_optimizer(trainable_parameters(model), c), None
+
+
+def build_sam_discriminative(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    groups = discriminative_groups(model, c["lr"], c["layer_divisor"], context.layer_mapping)
+    return sam_optimizer(groups, c), None
+
+
+def build_grokfast(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from dals_tune.optim.grokfast import GrokfastFilter
+
+    base = sgd_optimizer(trainable_parameters(model), c)
+    return GrokfastFilter(base, alpha=c["grokfast_alpha"], lamb=c["grokfast_lambda"]), None
+
+
+# --- hyperparameter-free ------------------------------------------------------------------
+
+
+def build_prodigy(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from prodigyopt import Prodigy
+
+    with _quiet():
+        optimizer = Prodigy(
+            trainable_parameters(model),
+            lr=c["lr"],
+            betas=(c["beta1"], c["beta2"]),
+            weight_decay=c["weight_decay"],
+            d_coef=c["d_coef"],
+            safeguard_warmup=c["safeguard_warmup"],
+        )
+    return optimizer, None
+
+
+def build_dadapt_adam(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from dadaptation import DAdaptAdam
+
+    with _quiet():
+        optimizer = DAdaptAdam(
+            trainable_parameters(model),
+            lr=c["lr"],
+            betas=(c["beta1"], c["beta2"]),
+            weight_decay=c["weight_decay"],
+            decouple=True,
+        )
+    return optimizer, None
+
+
+def build_schedulefree_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    from schedulefree import AdamWScheduleFree
+
+    optimizer = AdamWScheduleFree(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        weight_decay=c["weight_decay"],
+        warmup_steps=round(_warmup_steps(c, context)),
+    )
+    return optimizer, None
+
+
+# --- DALS ---------------------------------------------------------------------------------
+
+
+def build_dals(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """DALS and its variants; the schedule lives inside the optimizer, so no scheduler.
+    ``restart_epochs`` (DALS-Acc) becomes ``restart_steps`` = restart_epochs·steps per epoch."""
+    from dals_tune.optim import DALS
+
+    c = dict(c)
+    if "restart_epochs" in c:
+        c["restart_steps"] = max(1, round(c.pop("restart_epochs") * context.steps_per_epoch))
+    optimizer = DALS(
+        model, total_steps=context.total_steps, layer_mapping=context.layer_mapping, **c
+    )
+    return optimizer, None
