@@ -1,0 +1,85 @@
+"""Turn the declared spec into a :class:`Space` for one strategy and regime: defaults from the
+registry, relative bounds made absolute, and every range checked against what the strategy
+accepts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dals_tune import strategies
+from search_spaces.accepted import constraint_problem, parameter_problem, value_problem
+from search_spaces.parameter import Parameter, Space
+from search_spaces.spec import NOTHING_TO_TUNE, SPECS
+
+
+def registry_defaults(
+    strategy_id: str, regime: str, fixed: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``strategies.resolve_config(strategy_id, regime, **fixed)``, with the ``None`` values
+    that mean "the base optimizer's default" (the refined strategy) filled in, so every
+    searched parameter has a concrete default."""
+    config = strategies.resolve_config(strategy_id, regime, **dict(fixed or {}))
+    if strategy_id == "refined" and config.get("base") in strategies.REFINED_BASES:
+        base_defaults = strategies.REFINED_BASES[config["base"]][1][regime]
+        for key, value in base_defaults.items():
+            if config.get(key) is None:
+                config[key] = value
+    return config
+
+
+def build_space(
+    strategy_id: str,
+    regime: str,
+    declared: Sequence[Parameter],
+    fixed: Mapping[str, Any] | None = None,
+) -> Space:
+    """A space searching ``declared`` (bounds may be relative to the default) with ``fixed``
+    values pinned. Raises ``ValueError`` with a one-line reason when a parameter is not one
+    the strategy takes, could sample a value it does not accept, or breaks a constraint."""
+    strategy = strategies.get(strategy_id)
+    fixed = dict(fixed or {})
+    defaults = registry_defaults(strategy.id, regime, fixed)
+    resolved = []
+    for parameter in declared:
+        if parameter.name not in strategy.hyperparameters:
+            raise ValueError(
+                f"{strategy.id} takes no hyperparameter {parameter.name!r}; "
+                f"it takes: {', '.join(strategy.hyperparameters)}"
+            )
+        absolute = parameter.resolve(defaults[parameter.name])
+        problem = parameter_problem(absolute, defaults[parameter.name])
+        if problem is not None:
+            raise ValueError(f"{strategy.id}.{parameter.name}: {problem}")
+        resolved.append(absolute)
+    for name, value in fixed.items():
+        problem = value_problem(name, value, strategy.defaults[regime][name])
+        if problem is not None:
+            raise ValueError(f"{strategy.id}.{name}: {problem}")
+    problem = constraint_problem(defaults, resolved)
+    if problem is not None:
+        raise ValueError(f"{strategy.id}: {problem}")
+    reason = NOTHING_TO_TUNE.get(strategy.id, "") if not resolved else ""
+    return Space(strategy.id, regime, tuple(resolved), defaults, fixed, reason)
+
+
+def declared_parameters(strategy_id: str) -> tuple[Parameter, ...]:
+    """The spec's parameters of ``strategy_id`` (bounds possibly relative to the default)."""
+    strategy = strategies.get(strategy_id)
+    if strategy.id not in SPECS:
+        raise ValueError(
+            f"no search space is declared for {strategy.id!r}; add it to search_spaces/spec.py"
+        )
+    return SPECS[strategy.id]
+
+
+def space_for(strategy_id: str, regime: str = "scratch") -> Space:
+    """The declared search space of ``strategy_id`` for ``regime``, with absolute bounds and
+    the registry's defaults."""
+    return build_space(strategy_id, regime, declared_parameters(strategy_id))
+
+
+def default_config(strategy_id: str, regime: str = "scratch") -> dict[str, Any]:
+    """The portfolio-of-defaults point of ``strategy_id``: the registry default of every
+    searched parameter (the keys of its Ray Tune ``param_space``)."""
+    return space_for(strategy_id, regime).default_point()
