@@ -117,15 +117,24 @@ def run_train(args: argparse.Namespace) -> int:
         **parse_assignments(args.set),
     }
     columns = ("epoch", "train_loss", "val_loss", "val_acc", "test_acc", "epoch_seconds")
-    progress = tqdm(total=args.epochs, desc=f"{args.strategy} on {args.workload}", unit="epoch")
-    progress.write("  ".join(f"{c:>13}" for c in columns))
+    progress: list[tqdm] = []  # opened at the first epoch, after the config was accepted
 
     def show(metrics: dict, _checkpoint: object) -> None:
-        progress.write("  ".join(_cell(metrics.get(c)) for c in columns))
-        progress.update(1)
+        if not progress:
+            bar = tqdm(
+                total=args.epochs,
+                desc=f"{args.strategy} on {args.workload}",
+                unit="epoch",
+                initial=metrics["epoch"] - 1,
+            )
+            bar.write("  ".join(f"{c:>13}" for c in columns))
+            progress.append(bar)
+        progress[0].write("  ".join(_cell(metrics.get(c)) for c in columns))
+        progress[0].update(1)
 
     record = train(config, report=show)
-    progress.close()
+    for bar in progress:
+        bar.close()
     if record.status == "diverged":
         print(f"status=diverged at epoch {record.final['epoch']}")
     print(f"test_acc_at_best_val={record.final['test_acc_at_best_val']:.4f}")

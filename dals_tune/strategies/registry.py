@@ -129,14 +129,16 @@ def build(
 def optimizer_step(
     strategy: Strategy,
     optimizer: Optimizer,
-    loss_value: float,
+    loss_value: float | Tensor,
     recompute: Callable[[], Tensor],
 ) -> None:
     """One optimizer step, after ``loss.backward()``. Feeds DALS's phase detector, and gives
-    SAM ``recompute`` (zero-grad, forward, backward, return the loss) for its second pass."""
+    SAM ``recompute`` (zero-grad, forward, backward, return the loss) for its second pass.
+    ``loss_value`` may be a device tensor: it is read on the host only by optimizers that
+    observe the loss, so the others never make a GPU wait."""
     observe_loss = getattr(optimizer, "observe_loss", None)
     if observe_loss is not None:
-        observe_loss(loss_value)
+        observe_loss(float(loss_value))
     if strategy.needs_closure:
         optimizer.step(recompute)
     else:

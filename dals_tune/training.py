@@ -1,0 +1,325 @@
+"""One trial: a config in, an honest per-epoch training record out (DESIGN §6–7).
+
+``train(config)`` builds the workload and the strategy from the config, trains epoch by epoch
+and hands each epoch's metrics and checkpoint to ``report``. It knows nothing of Ray: the Ray
+Tune trainable in ``trainables/`` passes Tune's report function and checkpoint in, the CLI's
+``train`` command passes a printer, the tests and benchmarks pass nothing.
+
+Honesty rules it keeps: selection metrics come from the validation split; the test accuracy
+reported beside them is the one at the best validation epoch; a non-finite loss ends the
+trial as ``diverged`` instead of crashing it; a resumed trial continues with the identical
+next epoch (model, optimizer, scheduler, RNG and data order all restored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dals_tune import strategies
+from dals_tune.workloads import build_workload
+
+# Keys a trial config holds besides the strategy's own hyperparameters.
+TRIAL_KEYS = {
+    "workload", "regime", "strategy", "epochs", "seed", "data_dir", "subset", "eval_subset",
+    "model", "device", "precision", "batch_size", "max_length", "label_column", "text_column",
+    "refine_from", "trial_name",
+}  # fmt: skip
+CHECKPOINT_FILE = "trial_state.pt"
+# Reading the loss on the host makes a GPU wait, so only DALS (which feeds it to its phase
+# detector) reads it every step; divergence is checked every few steps and at epoch end.
+# A NaN stays NaN, so the few steps taken after one change nothing but the wasted time.
+DIVERGENCE_CHECK_EVERY = 20
+
+Report = Callable[[dict[str, Any], Path], None]
+
+
+@dataclass
+class TrialRecord:
+    """What a finished (or diverged) trial leaves behind."""
+
+    status: str  # "completed" | "diverged"
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    grad_norms_l1: list[float] = field(default_factory=list)
+    grad_norms_l2: list[float] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.epochs[-1] if self.epochs else {}
+
+
+def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(trial settings, strategy hyperparameters)."""
+    settings = {k: v for k, v in config.items() if k in TRIAL_KEYS}
+    hyperparameters = {k: v for k, v in config.items() if k not in TRIAL_KEYS}
+    for required in ("workload", "strategy"):
+        if required not in settings:
+            raise ValueError(f"the trial config needs a {required!r} key")
+    return settings, hyperparameters
+
+
+def train(
+    config: Mapping[str, Any],
+    report: Report | None = None,
+    resume_from: Path | None = None,
+) -> TrialRecord:
+    """Run one trial. ``resume_from`` is a checkpoint folder an earlier call reported."""
+    settings, hyperparameters = split_config(config)
+    seed = int(settings.get("seed", 0))
+    epochs = int(settings.get("epochs", 10))
+    if epochs <= 0:
+        raise ValueError(f"epochs must be a positive integer, got {epochs}")
+    strategy = strategies.get(settings["strategy"])
+    seed_everything(seed)
+    workload = build_workload(settings)
+    model = workload.model
+    regime = workload.regime
+    optimizer, scheduler = strategies.build(
+        strategy.id,
+        model,
+        total_steps=epochs * workload.steps_per_epoch,
+        regime=regime,
+        steps_per_epoch=workload.steps_per_epoch,
+        **hyperparameters,
+    )
+    autocast = _autocast(settings.get("precision", "fp32"), next(model.parameters()).device)
+    record = TrialRecord(status="running")
+    start_epoch, best = 0, {"best_val_acc": -1.0, "test_acc_at_best_val": float("nan")}
+    if resume_from is not None:
+        start_epoch, best = _restore(Path(resume_from), model, optimizer, scheduler, record)
+    loss_fn = nn.CrossEntropyLoss()
+
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        _set_optimizer_mode(strategy, optimizer, training=True)
+        started = time.perf_counter()
+        losses, samples, norm_parts = [], 0, []
+        diverged = False
+        for inputs, labels in workload.train_batches(epoch):
+
+            def recompute(inputs: Any = inputs, labels: torch.Tensor = labels) -> torch.Tensor:
+                optimizer.zero_grad(set_to_none=True)
+                with autocast:
+                    loss = loss_fn(workload.forward(model, inputs).float(), labels)
+                loss.backward()
+                return loss
+
+            loss = recompute().detach()
+            losses.append(loss)
+            if len(losses) % DIVERGENCE_CHECK_EVERY == 0 and not _all_finite(
+                losses[-DIVERGENCE_CHECK_EVERY:]
+            ):
+                diverged = True
+                break
+            norm_parts.append(tensor_gradient_norms(model))
+            strategies.optimizer_step(strategy, optimizer, loss, recompute)
+            if scheduler is not None:
+                scheduler.step()
+            samples += len(labels)
+        diverged = diverged or not _all_finite(losses)
+        epoch_seconds = time.perf_counter() - started
+        l1, l2 = whole_gradient_norms(norm_parts)
+        record.grad_norms_l1.extend(l1.tolist())
+        record.grad_norms_l2.extend(l2.tolist())
+
+        _set_optimizer_mode(strategy, optimizer, training=False)
+        if diverged or not _parameters_finite(model):
+            metrics = _diverged_metrics(epoch, best, epoch_seconds)
+            record.epochs.append(metrics)
+            record.status = "diverged"
+            if report is not None:
+                with tempfile.TemporaryDirectory() as folder:
+                    report(metrics, Path(folder))
+            return record
+        model.eval()
+        with torch.no_grad(), autocast:
+            val_loss, val_acc = workload.evaluate(model, "val")
+            test_loss, test_acc = workload.evaluate(model, "test")
+        if val_acc > best["best_val_acc"]:
+            best = {"best_val_acc": val_acc, "test_acc_at_best_val": test_acc}
+        metrics = {
+            "epoch": epoch + 1,
+            "status": "running" if epoch + 1 < epochs else "completed",
+            "train_loss": float(torch.stack(losses).mean()),
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            **best,
+            "epoch_seconds": epoch_seconds,
+            "samples_per_second": samples / epoch_seconds if epoch_seconds > 0 else 0.0,
+            **_gradient_norm_summary(l1, l2),
+            **optimizer_metrics(optimizer),
+        }
+        record.epochs.append(metrics)
+        if report is not None:
+            with tempfile.TemporaryDirectory() as folder:
+                _save(Path(folder), epoch + 1, best, model, optimizer, scheduler, record)
+                report(metrics, Path(folder))
+    record.status = "completed"
+    return record
+
+
+def tensor_gradient_norms(model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Per-tensor ℓ1 and ℓ2 gradient norms: two multi-tensor kernels, left on the device.
+    Reducing them to whole-gradient norms waits for the epoch's end, so a step costs no
+    more kernel launches than these two and never makes a GPU wait."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        zero = torch.zeros((), device=next(model.parameters()).device)
+        return [zero], [zero]
+    return list(torch._foreach_norm(grads, 1)), list(torch._foreach_norm(grads, 2))
+
+
+def whole_gradient_norms(
+    parts: list[tuple[list[torch.Tensor], list[torch.Tensor]]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per step, ‖g‖₁ = Σ_i ‖g_i‖₁ and ‖g‖₂ = (Σ_i ‖g_i‖₂²)^½ over the tensors g_i."""
+    if not parts:
+        return torch.zeros(0), torch.zeros(0)
+    l1 = torch.stack([torch.stack(step).float().sum() for step, _ in parts])
+    l2 = torch.stack([torch.linalg.vector_norm(torch.stack(step).float()) for _, step in parts])
+    return l1.cpu(), l2.cpu()
+
+
+def optimizer_metrics(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """The LR of each depth group (``lr/<layer>``, or ``lr`` for a single group) and, for
+    DALS, the phase and the per-layer and mean trust ratio."""
+    metrics: dict[str, float] = {}
+    groups = optimizer.param_groups
+    for index, group in enumerate(groups):
+        if len(groups) == 1:
+            metrics["lr"] = float(group["lr"])
+        else:
+            metrics[f"lr/{group.get('layer_name', index)}"] = float(group["lr"])
+    if hasattr(optimizer, "layer_stats"):
+        stats = optimizer.layer_stats()
+        metrics["phase"] = float(optimizer.phase)
+        for layer, values in stats.items():
+            metrics[f"trust_ratio/{layer}"] = values["trust_ratio"]
+        metrics["trust_ratio"] = float(np.mean([v["trust_ratio"] for v in stats.values()]))
+    return metrics
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _gradient_norm_summary(l1_values: torch.Tensor, l2_values: torch.Tensor) -> dict[str, float]:
+    if len(l1_values) == 0:
+        return {}
+    return {
+        "grad_norm_l1_mean": float(l1_values.mean()),
+        "grad_norm_l2_mean": float(l2_values.mean()),
+        "grad_norm_l2_max": float(l2_values.max()),
+        "grad_norm_l2_last": float(l2_values[-1]),
+    }
+
+
+def _diverged_metrics(epoch: int, best: dict[str, float], seconds: float) -> dict[str, Any]:
+    return {
+        "epoch": epoch + 1,
+        "status": "diverged",
+        "train_loss": float("nan"),
+        "val_acc": 0.0,
+        "test_acc": 0.0,
+        **best,
+        "best_val_acc": max(best["best_val_acc"], 0.0),
+        "epoch_seconds": seconds,
+    }
+
+
+def _all_finite(losses: list[torch.Tensor]) -> bool:
+    return bool(torch.isfinite(torch.stack(losses)).all()) if losses else True
+
+
+def _parameters_finite(model: nn.Module) -> bool:
+    return all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def _set_optimizer_mode(strategy: strategies.Strategy, optimizer: Any, training: bool) -> None:
+    """Schedule-free optimizers evaluate at a different point than they train at."""
+    if strategy.has_train_eval_modes:
+        optimizer.train() if training else optimizer.eval()
+
+
+def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast for fine-tuning on hardware that has it; fp32 enters no context at all,
+    since even a disabled autocast costs time on every step of a small model."""
+    if precision not in {"fp32", "bf16"}:
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _save(
+    folder: Path,
+    epochs_done: int,
+    best: dict[str, float],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    record: TrialRecord,
+) -> None:
+    torch.save(
+        {
+            "epochs_done": epochs_done,
+            "best": best,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "rng": {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+            "epochs": record.epochs,
+            "grad_norms_l1": record.grad_norms_l1,
+            "grad_norms_l2": record.grad_norms_l2,
+        },
+        folder / CHECKPOINT_FILE,
+    )
+
+
+def _restore(
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    record: TrialRecord,
+) -> tuple[int, dict[str, float]]:
+    path = folder / CHECKPOINT_FILE
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+    except FileNotFoundError as error:
+        raise ValueError(f"no trial checkpoint at {path}") from error
+    except Exception as error:  # a truncated or foreign file: say so, don't dump a traceback
+        raise ValueError(f"corrupt trial checkpoint {path}: {error}") from error
+    rng = state["rng"]
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    record.epochs.extend(state["epochs"])
+    record.grad_norms_l1.extend(state["grad_norms_l1"])
+    record.grad_norms_l2.extend(state["grad_norms_l2"])
+    return int(state["epochs_done"]), dict(state["best"])

@@ -1,0 +1,26 @@
+"""Datasets × models × regimes (DESIGN §6), behind one entry point::
+
+workload = build_workload({"workload": "trec6", "seed": 0, "subset": 1000})
+model = workload.model
+for inputs, labels in workload.train_batches(epoch):
+    loss = criterion(workload.forward(model, inputs), labels)
+val_loss, val_acc = workload.evaluate(model, "val")
+"""
+
+from dals_tune.workloads.base import (
+    DatasetNotFoundError,
+    ModelNotFoundError,
+    Split,
+    Workload,
+)
+from dals_tune.workloads.registry import WORKLOADS, build_workload, workload_ids
+
+__all__ = [
+    "WORKLOADS",
+    "DatasetNotFoundError",
+    "ModelNotFoundError",
+    "Split",
+    "Workload",
+    "build_workload",
+    "workload_ids",
+]
