@@ -97,44 +97,14 @@ def train(
     start_epoch, best = 0, {"best_val_acc": -1.0, "test_acc_at_best_val": float("nan")}
     if resume_from is not None:
         start_epoch, best = _restore(Path(resume_from), model, optimizer, scheduler, record)
-    loss_fn = nn.CrossEntropyLoss()
 
     for epoch in range(start_epoch, epochs):
-        model.train()
-        _set_optimizer_mode(strategy, optimizer, training=True)
-        started = time.perf_counter()
-        losses, samples, norm_parts = [], 0, []
-        diverged = False
-        for inputs, labels in workload.train_batches(epoch):
-
-            def recompute(inputs: Any = inputs, labels: torch.Tensor = labels) -> torch.Tensor:
-                optimizer.zero_grad(set_to_none=True)
-                with autocast:
-                    loss = loss_fn(workload.forward(model, inputs).float(), labels)
-                loss.backward()
-                return loss
-
-            loss = recompute().detach()
-            losses.append(loss)
-            if len(losses) % DIVERGENCE_CHECK_EVERY == 0 and not _all_finite(
-                losses[-DIVERGENCE_CHECK_EVERY:]
-            ):
-                diverged = True
-                break
-            norm_parts.append(tensor_gradient_norms(model))
-            strategies.optimizer_step(strategy, optimizer, loss, recompute)
-            if scheduler is not None:
-                scheduler.step()
-            samples += len(labels)
-        diverged = diverged or not _all_finite(losses)
-        epoch_seconds = time.perf_counter() - started
-        l1, l2 = whole_gradient_norms(norm_parts)
+        run = _train_epoch(workload, model, strategy, optimizer, scheduler, autocast, epoch)
+        l1, l2 = whole_gradient_norms(run.norm_parts)
         record.grad_norms_l1.extend(l1.tolist())
         record.grad_norms_l2.extend(l2.tolist())
-
-        _set_optimizer_mode(strategy, optimizer, training=False)
-        if diverged or not _parameters_finite(model):
-            metrics = _diverged_metrics(epoch, best, epoch_seconds)
+        if run.diverged or not _parameters_finite(model):
+            metrics = _diverged_metrics(epoch, best, run.seconds)
             record.epochs.append(metrics)
             record.status = "diverged"
             if report is not None:
@@ -150,14 +120,14 @@ def train(
         metrics = {
             "epoch": epoch + 1,
             "status": "running" if epoch + 1 < epochs else "completed",
-            "train_loss": float(torch.stack(losses).mean()),
+            "train_loss": float(torch.stack(run.losses).mean()),
             "val_loss": val_loss,
             "val_acc": val_acc,
             "test_loss": test_loss,
             "test_acc": test_acc,
             **best,
-            "epoch_seconds": epoch_seconds,
-            "samples_per_second": samples / epoch_seconds if epoch_seconds > 0 else 0.0,
+            "epoch_seconds": run.seconds,
+            "samples_per_second": run.samples / run.seconds if run.seconds > 0 else 0.0,
             **_gradient_norm_summary(l1, l2),
             **optimizer_metrics(optimizer),
         }
@@ -168,6 +138,58 @@ def train(
                 report(metrics, Path(folder))
     record.status = "completed"
     return record
+
+
+@dataclass
+class EpochRun:
+    """What one pass over the training batches leaves for the epoch's metrics."""
+
+    losses: list[torch.Tensor]
+    samples: int
+    norm_parts: list[tuple[list[torch.Tensor], list[torch.Tensor]]]
+    diverged: bool
+    seconds: float
+
+
+def _train_epoch(
+    workload: Any,
+    model: nn.Module,
+    strategy: strategies.Strategy,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    autocast: contextlib.AbstractContextManager,
+    epoch: int,
+) -> EpochRun:
+    """One pass over the epoch's batches, stopping early once the loss is not finite."""
+    model.train()
+    _set_optimizer_mode(strategy, optimizer, training=True)
+    loss_fn = nn.CrossEntropyLoss()
+    run = EpochRun(losses=[], samples=0, norm_parts=[], diverged=False, seconds=0.0)
+    started = time.perf_counter()
+    for inputs, labels in workload.train_batches(epoch):
+
+        def recompute(inputs: Any = inputs, labels: torch.Tensor = labels) -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                loss = loss_fn(workload.forward(model, inputs).float(), labels)
+            loss.backward()
+            return loss
+
+        loss = recompute().detach()
+        run.losses.append(loss)
+        recent = run.losses[-DIVERGENCE_CHECK_EVERY:]
+        if len(run.losses) % DIVERGENCE_CHECK_EVERY == 0 and not _all_finite(recent):
+            run.diverged = True
+            break
+        run.norm_parts.append(tensor_gradient_norms(model))
+        strategies.optimizer_step(strategy, optimizer, loss, recompute)
+        if scheduler is not None:
+            scheduler.step()
+        run.samples += len(labels)
+    run.diverged = run.diverged or not _all_finite(run.losses)
+    run.seconds = time.perf_counter() - started
+    _set_optimizer_mode(strategy, optimizer, training=False)
+    return run
 
 
 def tensor_gradient_norms(model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

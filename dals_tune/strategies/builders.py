@@ -40,8 +40,11 @@ def sgd_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
     )
 
 
-def adamw_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
-    return torch.optim.AdamW(
+def adam_family_optimizer(
+    optimizer_class: type[Optimizer], params: Any, c: dict[str, Any]
+) -> Optimizer:
+    """torch's Adam, AdamW or RAdam from the shared hyperparameter names."""
+    return optimizer_class(
         params,
         lr=c["lr"],
         betas=(c["beta1"], c["beta2"]),
@@ -49,6 +52,10 @@ def adamw_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
         weight_decay=c["weight_decay"],
         foreach=True,
     )
+
+
+def adamw_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
+    return adam_family_optimizer(torch.optim.AdamW, params, c)
 
 
 def sam_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
@@ -206,15 +213,7 @@ def build_refined(model: nn.Module, c: dict[str, Any], context: BuildContext) ->
 
 
 def build_adam(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
-    optimizer = torch.optim.Adam(
-        trainable_parameters(model),
-        lr=c["lr"],
-        betas=(c["beta1"], c["beta2"]),
-        eps=c["eps"],
-        weight_decay=c["weight_decay"],
-        foreach=True,
-    )
-    return optimizer, None
+    return adam_family_optimizer(torch.optim.Adam, trainable_parameters(model), c), None
 
 
 def build_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
@@ -222,15 +221,7 @@ def build_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> B
 
 
 def build_radam(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
-    optimizer = torch.optim.RAdam(
-        trainable_parameters(model),
-        lr=c["lr"],
-        betas=(c["beta1"], c["beta2"]),
-        eps=c["eps"],
-        weight_decay=c["weight_decay"],
-        foreach=True,
-    )
-    return optimizer, None
+    return adam_family_optimizer(torch.optim.RAdam, trainable_parameters(model), c), None
 
 
 def build_adabound(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
