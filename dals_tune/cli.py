@@ -135,6 +135,13 @@ def run_train(args: argparse.Namespace) -> int:
     record = train(config, report=show)
     for bar in progress:
         bar.close()
+    described = record.workload
+    if described.get("subset") or described.get("eval_subset"):
+        print(
+            f"subset used: {described['train_size']} of {described['full_train_size']} "
+            f"training examples, validation {described['val_size']}, "
+            f"test {described['test_size']}"
+        )
     if record.status == "diverged":
         print(f"status=diverged at epoch {record.final['epoch']}")
     print(f"test_acc_at_best_val={record.final['test_acc_at_best_val']:.4f}")

@@ -49,6 +49,7 @@ class TrialRecord:
     """What a finished (or diverged) trial leaves behind."""
 
     status: str  # "completed" | "diverged"
+    workload: dict[str, Any] = field(default_factory=dict)  # sizes, subsets, model, source
     epochs: list[dict[str, Any]] = field(default_factory=list)
     grad_norms_l1: list[float] = field(default_factory=list)
     grad_norms_l2: list[float] = field(default_factory=list)
@@ -93,7 +94,7 @@ def train(
         **hyperparameters,
     )
     autocast = _autocast(settings.get("precision", "fp32"), next(model.parameters()).device)
-    record = TrialRecord(status="running")
+    record = TrialRecord(status="running", workload=workload.describe())
     start_epoch, best = 0, {"best_val_acc": -1.0, "test_acc_at_best_val": float("nan")}
     if resume_from is not None:
         start_epoch, best = _restore(Path(resume_from), model, optimizer, scheduler, record)

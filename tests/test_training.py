@@ -49,6 +49,22 @@ def test_a_dals_trial_reports_every_epoch_with_the_promised_metrics():
     best = max(reports, key=lambda m: m["val_acc"])
     assert last["test_acc_at_best_val"] == best["test_acc"]
     assert len(record.grad_norms_l2) == len(record.grad_norms_l1) > 0
+    assert record.workload["subset"] == 2000 and record.workload["train_size"] == 2000
+    assert record.workload["eval_subset"] == 500 and record.workload["full_train_size"] == 18000
+
+
+def test_the_readme_command_reaches_90_percent_on_synthetic(capsys):
+    """`python -m dals_tune train --workload synthetic --strategy dals --epochs 5`."""
+    assert main(["train", "--workload", "synthetic", "--strategy", "dals", "--epochs", "5"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("test_acc_at_best_val=")
+    assert float(last.split("=")[1]) >= 0.90
+
+
+def test_bf16_autocast_runs_and_stays_finite():
+    record = train({**QUICK, "strategy": "adamw", "epochs": 1, "precision": "bf16"})
+    assert record.status == "completed"
+    assert math.isfinite(record.final["train_loss"]) and record.final["val_acc"] > 0.5
 
 
 def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path: Path):
@@ -106,6 +122,7 @@ def test_train_command_prints_the_table_and_the_final_line(capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert out.strip().splitlines()[-1].startswith("test_acc_at_best_val=")
+    assert "subset used: 2000 of 18000 training examples" in out
 
 
 @pytest.mark.parametrize(
