@@ -166,6 +166,7 @@ def _train_epoch(
     _set_optimizer_mode(strategy, optimizer, training=True)
     loss_fn = nn.CrossEntropyLoss()
     run = EpochRun(losses=[], samples=0, norm_parts=[], diverged=False, seconds=0.0)
+    parameters = [p for p in model.parameters() if p.requires_grad]
     started = time.perf_counter()
     for inputs, labels in workload.train_batches(epoch):
 
@@ -182,7 +183,7 @@ def _train_epoch(
         if len(run.losses) % DIVERGENCE_CHECK_EVERY == 0 and not _all_finite(recent):
             run.diverged = True
             break
-        run.norm_parts.append(tensor_gradient_norms(model))
+        run.norm_parts.append(tensor_gradient_norms(parameters))
         strategies.optimizer_step(strategy, optimizer, loss, recompute)
         if scheduler is not None:
             scheduler.step()
@@ -193,13 +194,15 @@ def _train_epoch(
     return run
 
 
-def tensor_gradient_norms(model: nn.Module) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def tensor_gradient_norms(
+    parameters: list[nn.Parameter],
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Per-tensor ℓ1 and ℓ2 gradient norms: two multi-tensor kernels, left on the device.
     Reducing them to whole-gradient norms waits for the epoch's end, so a step costs no
     more kernel launches than these two and never makes a GPU wait."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    grads = [p.grad for p in parameters if p.grad is not None]
     if not grads:
-        zero = torch.zeros((), device=next(model.parameters()).device)
+        zero = torch.zeros((), device=parameters[0].device)
         return [zero], [zero]
     return list(torch._foreach_norm(grads, 1)), list(torch._foreach_norm(grads, 2))
 
