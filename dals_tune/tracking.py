@@ -1,0 +1,478 @@
+"""The only module that talks to MLflow: it records finished studies and trials.
+
+Layout (DESIGN.md §7): one experiment per workload; one parent run per study; one child run
+per Ray Tune trial (or per seed re-run of a winner) with the trial's hyperparameters as params
+and every numeric value of every epoch as a metric at ``step=epoch``. The parent carries the
+winner as tags and the reports as artifacts.
+
+Only the study driver writes, after trials finish, through :class:`Tracker`. Every call names
+its run by id (``MlflowClient``, never MLflow's global active run), so one driver can log many
+runs, and several processes can share one store.
+
+Concurrency on SQLite: MLflow (3.x) opens every session with ``PRAGMA busy_timeout = 20000``
+(a writer waits up to 20 s for the lock), which alone kept six processes logging 20 trials each
+free of lock errors. SQLite can still answer "database is locked" at once when two deferred
+transactions both try to upgrade to a write lock, so each write here is also retried with
+exponential backoff (0.05 s doubling, ~13 s in all) when the error says the database is
+locked. Open the store once (``open_store``) before starting worker
+processes, so the schema is created by one process only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+# Before MLflow is imported: no usage telemetry (no network), no "View run at" URL prints.
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+import mlflow
+from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+import dals_tune
+
+# Schema creation logs a few INFO lines per new store; keep the driver's output readable.
+for _name in ("alembic", "mlflow.store.db.utils", "mlflow.store.tracking.sqlalchemy_store"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+TRIAL_STATUSES = ("completed", "pruned", "errored", "diverged")
+TRIAL_KINDS = ("trial", "rerun")
+STUDY_TAGS = ("workload", "dataset", "regime", "model", "searcher", "scheduler", "budget", "seed")
+PARENT_TAG = "mlflow.parentRunId"
+# A child run is complete once this tag is set (the last write of log_trial); a child without
+# it was cut off mid-logging and is replaced when the trial is logged again.
+LOGGED_TAG = "dals.logged"
+MAX_LIST_PARAM = 16  # longer lists (grad_norms, per-step histories) are data, not parameters
+_BATCH_METRICS = 1000  # MLflow's per-call limits for log_batch
+_BATCH_PARAMS = 100
+_BATCH_TAGS = 100
+_KEY_SAFE = re.compile(r"[^\w\-. /:]")
+_T = TypeVar("_T")
+
+
+def open_store(out: Path, tracking_uri: str | None = None) -> Tracker:
+    """Open (and create if needed) the MLflow store a study writes to.
+
+    Without ``tracking_uri`` the store is SQLite at ``<out>/mlflow.db`` with artifacts under
+    ``<out>/mlartifacts`` (absolute paths). A given URI is used as is. A folder that cannot be
+    written, an unknown scheme or an unreachable server raises ``ValueError`` with one line
+    saying what to fix, before anything is written to the store.
+    """
+    out = Path(out).expanduser().absolute()
+    if tracking_uri is None:
+        _check_writable_folder(out, "--out")
+        uri = f"sqlite:///{out / 'mlflow.db'}"
+        artifact_root: str | None = (out / "mlartifacts").as_uri()
+    else:
+        uri = tracking_uri
+        artifact_root = None
+        _check_uri(uri)
+    try:
+        with warnings.catch_warnings():  # MLflow's own SQLAlchemy deprecations, not ours
+            warnings.filterwarnings("ignore", message=".*noload.*")
+            client = mlflow.MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)
+    except Exception as error:  # MLflow raises many kinds; all mean the same to the user
+        raise ValueError(
+            f"cannot open the MLflow store {uri!r} ({_first_line(error)}); "
+            "pass a reachable --tracking-uri or leave it out for the SQLite store under --out"
+        ) from None
+    return Tracker(client=client, tracking_uri=uri, artifact_root=artifact_root)
+
+
+@dataclass
+class Tracker:
+    """Writes and reads one MLflow store; every method takes explicit experiment/run ids."""
+
+    client: mlflow.MlflowClient
+    tracking_uri: str
+    artifact_root: str | None = None  # file URI; None lets the store choose
+
+    # ----- writing -------------------------------------------------------------------------
+
+    def experiment_for(self, workload: str) -> str:
+        """The id of the workload's experiment (named after the workload), created if new."""
+        experiment = self.client.get_experiment_by_name(workload)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = f"{self.artifact_root}/{_safe_folder(workload)}" if self.artifact_root else None
+        try:
+            return _retry(lambda: self.client.create_experiment(workload, location))
+        except mlflow.exceptions.MlflowException:
+            # Another process created it between the lookup and the create.
+            experiment = self.client.get_experiment_by_name(workload)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    def start_study(self, workload: str, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+        """Create the study's parent run and return its id.
+
+        ``tags`` should hold the study's identity (``STUDY_TAGS``: dataset, regime, model,
+        searcher, scheduler, budget, seed); the workload, package version and git commit are
+        added here. ``params`` are the study settings (strategies, trials, max epochs...).
+        """
+        experiment_id = self.experiment_for(workload)
+        all_tags = {
+            **{key: _tag_value(value) for key, value in tags.items()},
+            "workload": workload,
+            "kind": "study",
+            "dals_tune.version": dals_tune.__version__,
+            "git_commit": git_commit(),
+        }
+        run = _retry(
+            lambda: self.client.create_run(
+                experiment_id, tags=all_tags, run_name=f"study-{workload}"
+            )
+        )
+        self._log_batch(run.info.run_id, params=_params(params))
+        return run.info.run_id
+
+    def log_trial(
+        self,
+        parent_run_id: str,
+        trial_id: str,
+        strategy: str,
+        generation: int | str,
+        status: str,
+        params: Mapping[str, Any],
+        epochs: Iterable[Mapping[str, Any]],
+        error: str | None = None,
+        *,
+        kind: str = "trial",
+        seed: int | None = None,
+    ) -> str:
+        """Record one finished trial as a child run of the study; return the child's run id.
+
+        Idempotent: a trial already logged under this parent (same ``trial_id``, ``kind`` and
+        ``seed``) is returned as is, so a resumed study ends with one child per trial. A child
+        left half-written by a killed driver is deleted and written again.
+
+        ``epochs`` are the per-epoch dicts a trial reports; each numeric value (nested dicts
+        flattened with ``/``) is logged at ``step = epoch["epoch"]`` (or the position, from 1).
+        Strings, lists and ``None`` are skipped. ``status`` is one of ``TRIAL_STATUSES``;
+        errored trials end FAILED with the message as tag ``error``, all others FINISHED.
+        ``kind="rerun"`` with a ``seed`` records a seed re-run of a winning configuration.
+        """
+        if status not in TRIAL_STATUSES:
+            raise ValueError(f"unknown trial status {status!r}; use one of {TRIAL_STATUSES}")
+        if kind not in TRIAL_KINDS:
+            raise ValueError(f"unknown run kind {kind!r}; use one of {TRIAL_KINDS}")
+        key = f"{kind}:{trial_id}:{'' if seed is None else seed}"
+        parent = self.client.get_run(parent_run_id)
+        experiment_id = parent.info.experiment_id
+        for run in self._search(
+            [experiment_id],
+            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`dals.key` = '{_quote(key)}'",
+        ):
+            if run.data.tags.get(LOGGED_TAG) == "1":
+                return run.info.run_id
+            _retry(lambda run=run: self.client.delete_run(run.info.run_id))
+
+        tags = {
+            PARENT_TAG: parent_run_id,
+            "dals.key": key,
+            "trial_id": str(trial_id),
+            "strategy": strategy,
+            "generation": str(generation),
+            "status": status,
+            "kind": kind,
+            "workload": parent.data.tags.get("workload", ""),
+        }
+        if seed is not None:
+            tags["seed"] = str(seed)
+        if error is not None:
+            tags["error"] = _tag_value(error)
+        name = f"{strategy}-{trial_id}" + ("" if seed is None else f"-seed{seed}")
+        run = _retry(lambda: self.client.create_run(experiment_id, tags=tags, run_name=name))
+        run_id = run.info.run_id
+        self._log_batch(run_id, metrics=_epoch_metrics(epochs), params=_params(params))
+        final = RunStatus.to_string(RunStatus.FAILED if status == "errored" else RunStatus.FINISHED)
+        _retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
+        _retry(lambda: self.client.set_terminated(run_id, final))
+        return run_id
+
+    def finish_study(
+        self,
+        parent_run_id: str,
+        winner: str,
+        winner_val_acc: float,
+        artifacts: Iterable[Path] = (),
+        status: str = "FINISHED",
+    ) -> None:
+        """Tag the winner, attach the report files and end the study's parent run.
+
+        ``status`` is an MLflow run status (FINISHED, FAILED or KILLED). Every artifact must
+        exist; a missing one raises ``ValueError`` before anything is changed.
+        """
+        files = [Path(path) for path in artifacts]
+        missing = [str(path) for path in files if not path.exists()]
+        if missing:
+            raise ValueError(f"cannot attach missing report files {missing}; write them first")
+        if status not in ("FINISHED", "FAILED", "KILLED"):
+            raise ValueError(f"unknown run status {status!r}; use FINISHED, FAILED or KILLED")
+        tags = {"dals.winner": winner, "dals.winner_val_acc": repr(float(winner_val_acc))}
+        self._log_batch(
+            parent_run_id,
+            tags=tags,
+            metrics=[_metric("winner_val_acc", float(winner_val_acc), 0)],
+        )
+        for path in files:
+            if path.is_dir():
+                self.client.log_artifacts(parent_run_id, str(path), artifact_path=path.name)
+            else:
+                self.client.log_artifact(parent_run_id, str(path))
+        _retry(lambda: self.client.set_terminated(parent_run_id, status))
+
+    def mark_interrupted_runs(self, parent_run_id: str) -> int:
+        """Set the study's parent and children still RUNNING (a killed driver) to KILLED.
+
+        Returns how many runs were changed. Call it when resuming a study, before logging.
+        """
+        parent = self.client.get_run(parent_run_id)
+        runs = [parent, *self._children(parent.info.experiment_id, parent_run_id)]
+        changed = 0
+        for run in runs:
+            if run.info.status == "RUNNING":
+                _retry(lambda run=run: self.client.set_terminated(run.info.run_id, "KILLED"))
+                changed += 1
+        return changed
+
+    # ----- reading -------------------------------------------------------------------------
+
+    def studies(self, experiment_or_workload: str) -> list[dict[str, Any]]:
+        """The parent runs of an experiment (given by id or workload name), newest first."""
+        experiment = self.client.get_experiment_by_name(experiment_or_workload)
+        if experiment is None:
+            try:
+                experiment = self.client.get_experiment(experiment_or_workload)
+            except mlflow.exceptions.MlflowException:
+                return []
+        runs = self._search([experiment.experiment_id], "tags.kind = 'study'")
+        return [_as_record(run) for run in runs]
+
+    def trials_of(self, parent_run_id: str) -> list[dict[str, Any]]:
+        """The study's child runs (trials and re-runs), oldest first, with final metrics."""
+        parent = self.client.get_run(parent_run_id)
+        runs = self._children(parent.info.experiment_id, parent_run_id)
+        return [_as_record(run) for run in reversed(runs)]
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """One metric of one run as ``(step, value)`` pairs in step order."""
+        history = self.client.get_metric_history(run_id, key)
+        return sorted((metric.step, metric.value) for metric in history)
+
+    # ----- internals -----------------------------------------------------------------------
+
+    def _children(self, experiment_id: str, parent_run_id: str) -> list[Any]:
+        return self._search([experiment_id], f"tags.`{PARENT_TAG}` = '{parent_run_id}'")
+
+    def _search(self, experiment_ids: list[str], filter_string: str) -> list[Any]:
+        runs: list[Any] = []
+        token = None
+        while True:
+            page = self.client.search_runs(
+                experiment_ids,
+                filter_string,
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                order_by=["attributes.start_time DESC"],
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        run_tags = [RunTag(key, value) for key, value in (tags or {}).items()]
+        for start in range(0, len(params), _BATCH_PARAMS):
+            chunk = list(params[start : start + _BATCH_PARAMS])
+            _retry(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
+        for start in range(0, len(run_tags), _BATCH_TAGS):
+            chunk = run_tags[start : start + _BATCH_TAGS]
+            _retry(lambda chunk=chunk: self.client.log_batch(run_id, tags=chunk))
+        for start in range(0, len(metrics), _BATCH_METRICS):
+            chunk = list(metrics[start : start + _BATCH_METRICS])
+            _retry(lambda chunk=chunk: self.client.log_batch(run_id, metrics=chunk))
+
+
+def git_commit() -> str:
+    """The commit of the git checkout the package lives in, or "unknown" (e.g. a wheel)."""
+    folder = Path(dals_tune.__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and commit else "unknown"
+
+
+# ----- helpers ------------------------------------------------------------------------------
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` and prove it writable by creating (and removing) a file in it; file
+    permission bits alone mislead when running as root or on some network file systems."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".dals_write_check"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"cannot write to {what} folder {folder} ({error.strerror or error}); "
+            "choose a writable folder"
+        ) from None
+
+
+def _check_uri(uri: str) -> None:
+    """Reject URIs MLflow would fail on slowly (unreachable servers retry for minutes) or after
+    creating files (a SQLite database in an unwritable folder)."""
+    parsed = urlparse(uri)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme == "sqlite":
+        path = uri.removeprefix("sqlite:///")
+        if path and path != ":memory:" and not uri.startswith("sqlite:///:"):
+            _check_writable_folder(Path(path.split("?")[0]).absolute().parent, "tracking URI")
+        return
+    if scheme in ("http", "https"):
+        port = parsed.port or (443 if scheme == "https" else 80)
+        try:
+            with socket.create_connection((parsed.hostname or "", port), timeout=3):
+                pass
+        except OSError as error:
+            raise ValueError(
+                f"cannot reach the MLflow server {uri} ({error}); "
+                "start it (mlflow server) or pass another --tracking-uri"
+            ) from None
+        return
+    known = ("postgresql", "mysql", "mssql", "file", "databricks")
+    if scheme not in known:
+        raise ValueError(
+            f"unsupported tracking URI {uri!r}; use sqlite:///<path>, http(s)://<host>:<port> "
+            "or a postgresql/mysql/mssql URL, or leave it out for the SQLite store under --out"
+        )
+
+
+def _retry(call: Callable[[], _T], attempts: int = 8) -> _T:
+    """Run a store write, retrying with backoff while SQLite says the database is locked."""
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as error:
+            if "database is locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(delay * (1 + 0.5 * (uuid.uuid4().int % 100) / 100))
+            delay *= 2
+    raise AssertionError("unreachable")
+
+
+def _params(params: Mapping[str, Any]) -> list[Param]:
+    """Hyperparameters as MLflow params: strings, long lists skipped, long values cut."""
+    out = []
+    for key, value in _flatten(params).items():
+        if isinstance(value, (list, tuple, set)) and len(value) > MAX_LIST_PARAM:
+            continue
+        if hasattr(value, "shape") and getattr(value, "size", 0) > MAX_LIST_PARAM:
+            continue  # numpy arrays and tensors
+        text = str(value)
+        if len(text) > MAX_PARAM_VAL_LENGTH:
+            text = text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
+        out.append(Param(_safe_key(key), text))
+    return out
+
+
+def _epoch_metrics(epochs: Iterable[Mapping[str, Any]]) -> list[Metric]:
+    metrics = []
+    now = int(time.time() * 1000)
+    for position, epoch in enumerate(epochs, start=1):
+        step = epoch.get("epoch", position)
+        step = int(step) if isinstance(step, (int, float)) and math.isfinite(step) else position
+        for key, value in _flatten(epoch).items():
+            if key == "epoch" or isinstance(value, str) or value is None:
+                continue
+            try:
+                number = float(value)  # ints, floats, bools, numpy and 0-d torch scalars
+            except (TypeError, ValueError):
+                continue
+            metrics.append(_metric(_safe_key(key), number, step, now))
+    return metrics
+
+
+def _metric(key: str, value: float, step: int, timestamp: int | None = None) -> Metric:
+    return Metric(key, value, timestamp or int(time.time() * 1000), step)
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _as_record(run: Any) -> dict[str, Any]:
+    return {
+        "run_id": run.info.run_id,
+        "name": run.info.run_name,
+        "status": run.info.status,
+        "start_time": run.info.start_time,
+        "end_time": run.info.end_time,
+        "artifact_uri": run.info.artifact_uri,
+        "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+        "params": dict(run.data.params),
+        "metrics": dict(run.data.metrics),
+    }
+
+
+def _tag_value(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 5000 else text[:4997] + "..."
+
+
+def _safe_key(key: str) -> str:
+    return _KEY_SAFE.sub("_", str(key))
+
+
+def _safe_folder(name: str) -> str:
+    return re.sub(r"[^\w\-.]", "_", name)
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "\\'")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,278 @@
+"""The MLflow record of a study: one parent, one child per trial, per-epoch metrics, resume."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from dals_tune.tracking import Tracker, open_store
+
+STUDY_TAGS = {
+    "dataset": "synthetic",
+    "regime": "from_scratch",
+    "model": "mlp",
+    "searcher": "random",
+    "scheduler": "asha",
+    "budget": "3x2",
+    "seed": 0,
+}
+
+
+def epochs_of(val_accs: list[float]) -> list[dict]:
+    return [
+        {
+            "epoch": index + 1,
+            "status": "running",
+            "val_acc": acc,
+            "val_loss": 1.0 - acc,
+            "test_acc": acc - 0.01,
+            "lr/fc1": 0.1 / (index + 1),
+            "trust_ratio/fc1": 0.5 + index,
+            "phase": float(index),
+            "grad_norm_l2_mean": 2.0,
+            "epoch_seconds": 0.25,
+        }
+        for index, acc in enumerate(val_accs)
+    ]
+
+
+def log_study(tracker: Tracker, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {"strategies": "dals,adamw"})
+    ids = {
+        "t1": tracker.log_trial(
+            parent,
+            "t1",
+            "dals",
+            3,
+            "completed",
+            {"lr": 0.1, "momentum": 0.9, "grad_norms": list(range(500))},
+            epochs_of([0.5, 0.7, 0.8]),
+        ),
+        "t2": tracker.log_trial(
+            parent,
+            "t2",
+            "adamw",
+            1,
+            "errored",
+            {"lr": 3e-4},
+            [],
+            error="CUDA out of memory",
+        ),
+        "t3": tracker.log_trial(
+            parent,
+            "t3",
+            "sgd",
+            0,
+            "diverged",
+            {"lr": 10.0},
+            [{"epoch": 1, "status": "diverged", "train_loss": math.nan, "val_acc": 0.0}],
+        ),
+    }
+    for seed in (1, 2):
+        ids[f"rerun{seed}"] = tracker.log_trial(
+            parent,
+            "t1",
+            "dals",
+            3,
+            "completed",
+            {"lr": 0.1, "momentum": 0.9},
+            epochs_of([0.5, 0.75, 0.79 + seed / 100]),
+            kind="rerun",
+            seed=seed,
+        )
+    return parent, ids
+
+
+def test_a_study_has_one_parent_and_one_child_per_trial_and_rerun(tmp_path):
+    tracker = open_store(tmp_path / "out")
+    parent, ids = log_study(tracker, tmp_path)
+    leaderboard = tmp_path / "leaderboard.csv"
+    leaderboard.write_text("strategy,best_val_acc\ndals,0.8\n")
+    (tmp_path / "leaderboard.md").write_text("| dals | 0.8 |\n")
+    tracker.finish_study(parent, "dals", 0.8, [leaderboard, tmp_path / "leaderboard.md"])
+
+    studies = tracker.studies("synthetic")
+    assert [study["run_id"] for study in studies] == [parent]
+    study = studies[0]
+    assert study["status"] == "FINISHED"
+    assert study["tags"]["dals.winner"] == "dals"
+    assert float(study["tags"]["dals.winner_val_acc"]) == 0.8
+    for key, value in STUDY_TAGS.items():
+        assert study["tags"][key] == str(value)
+    assert study["tags"]["workload"] == "synthetic"
+    assert study["tags"]["dals_tune.version"]
+    assert study["tags"]["git_commit"]
+    assert study["params"] == {"strategies": "dals,adamw"}
+    artifacts = {item.path for item in tracker.client.list_artifacts(parent)}
+    assert artifacts == {"leaderboard.csv", "leaderboard.md"}
+    assert study["artifact_uri"].startswith((tmp_path / "out" / "mlartifacts").as_uri())
+    assert tracker.studies(tracker.experiment_for("synthetic"))[0]["run_id"] == parent
+
+    trials = {trial["run_id"]: trial for trial in tracker.trials_of(parent)}
+    assert set(trials) == set(ids.values()) and len(trials) == 5
+
+    completed = trials[ids["t1"]]
+    assert completed["status"] == "FINISHED"
+    assert completed["tags"] | {"dals.key": ""} == {
+        "trial_id": "t1",
+        "strategy": "dals",
+        "generation": "3",
+        "status": "completed",
+        "kind": "trial",
+        "workload": "synthetic",
+        "dals.logged": "1",
+        "dals.key": "",
+    }
+    assert completed["params"] == {"lr": "0.1", "momentum": "0.9"}  # grad_norms skipped
+    assert completed["metrics"]["val_acc"] == 0.8
+    assert tracker.metric_history(ids["t1"], "val_acc") == [(1, 0.5), (2, 0.7), (3, 0.8)]
+    history = tracker.client.get_metric_history(ids["t1"], "lr/fc1")
+    assert sorted((m.step, m.value) for m in history) == [(1, 0.1), (2, 0.05), (3, 0.1 / 3)]
+    for key in ("val_loss", "test_acc", "trust_ratio/fc1", "phase", "grad_norm_l2_mean"):
+        assert len(tracker.metric_history(ids["t1"], key)) == 3
+    assert "status" not in completed["metrics"] and "epoch" not in completed["metrics"]
+
+    errored = trials[ids["t2"]]
+    assert errored["status"] == "FAILED"
+    assert errored["tags"]["status"] == "errored"
+    assert errored["tags"]["error"] == "CUDA out of memory"
+    assert errored["metrics"] == {}
+
+    diverged = trials[ids["t3"]]
+    assert diverged["status"] == "FINISHED" and diverged["tags"]["status"] == "diverged"
+    assert math.isnan(diverged["metrics"]["train_loss"])
+    assert "error" not in diverged["tags"]
+
+    for seed in (1, 2):
+        rerun = trials[ids[f"rerun{seed}"]]
+        assert rerun["tags"]["kind"] == "rerun" and rerun["tags"]["seed"] == str(seed)
+        assert rerun["tags"]["trial_id"] == "t1"
+        assert rerun["metrics"]["val_acc"] == pytest.approx(0.79 + seed / 100)
+    parent_tag = tracker.client.get_run(ids["t1"]).data.tags["mlflow.parentRunId"]
+    assert parent_tag == parent
+
+
+def test_logging_the_same_trial_again_keeps_one_child(tmp_path):
+    tracker = open_store(tmp_path)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    first = tracker.log_trial(parent, "t1", "dals", 3, "completed", {"lr": 0.1}, epochs_of([0.5]))
+    again = tracker.log_trial(parent, "t1", "dals", 3, "completed", {"lr": 0.1}, epochs_of([0.5]))
+    assert again == first
+    assert len(tracker.trials_of(parent)) == 1
+    assert tracker.metric_history(first, "val_acc") == [(1, 0.5)]
+
+
+def test_a_half_written_child_is_replaced_when_the_trial_is_logged_again(tmp_path):
+    tracker = open_store(tmp_path)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    experiment = tracker.experiment_for("synthetic")
+    # What a driver killed in the middle of log_trial leaves: the run, without dals.logged.
+    tracker.client.create_run(
+        experiment, tags={"mlflow.parentRunId": parent, "dals.key": "trial:t1:"}
+    )
+    logged = tracker.log_trial(parent, "t1", "dals", 3, "pruned", {"lr": 0.1}, epochs_of([0.5]))
+    trials = tracker.trials_of(parent)
+    assert [trial["run_id"] for trial in trials] == [logged]
+    assert trials[0]["tags"]["status"] == "pruned" and trials[0]["status"] == "FINISHED"
+
+
+def test_interrupted_runs_are_marked_killed_and_the_study_can_still_finish(tmp_path):
+    tracker = open_store(tmp_path)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    tracker.log_trial(parent, "t1", "dals", 3, "completed", {"lr": 0.1}, epochs_of([0.5]))
+    experiment = tracker.experiment_for("synthetic")
+    tracker.client.create_run(experiment, tags={"mlflow.parentRunId": parent})
+
+    assert tracker.mark_interrupted_runs(parent) == 2
+    statuses = [trial["status"] for trial in tracker.trials_of(parent)]
+    assert sorted(statuses) == ["FINISHED", "KILLED"]
+    assert tracker.studies("synthetic")[0]["status"] == "KILLED"
+    assert tracker.mark_interrupted_runs(parent) == 0
+
+    tracker.finish_study(parent, "dals", 0.5, [])
+    assert tracker.studies("synthetic")[0]["status"] == "FINISHED"
+
+
+def assert_one_line_value_error(call, *words: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_an_out_folder_that_cannot_be_written_gives_one_line_and_no_store(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    out = blocker / "out"  # a folder under a file cannot exist, even for root
+    assert_one_line_value_error(lambda: open_store(out), "cannot write", "writable folder")
+    assert not list(tmp_path.rglob("mlflow.db"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
+def test_a_read_only_out_folder_gives_one_line_and_no_store(tmp_path):
+    out = tmp_path / "read_only"
+    out.mkdir(mode=0o500)
+    try:
+        assert_one_line_value_error(lambda: open_store(out), "cannot write")
+        assert not (out / "mlflow.db").exists()
+    finally:
+        out.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    "uri, words",
+    [
+        ("nosuchscheme://somewhere", ("unsupported tracking URI", "sqlite:///")),
+        ("http://127.0.0.1:9", ("cannot reach the MLflow server",)),
+    ],
+)
+def test_a_bad_tracking_uri_gives_one_line_and_no_store(tmp_path, uri, words):
+    assert_one_line_value_error(lambda: open_store(tmp_path, uri), *words)
+    assert not list(tmp_path.rglob("mlflow.db"))
+
+
+def test_a_sqlite_uri_in_an_unwritable_place_gives_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    uri = f"sqlite:///{blocker / 'sub' / 'mlflow.db'}"
+    assert_one_line_value_error(lambda: open_store(tmp_path, uri), "cannot write")
+    assert not list(tmp_path.rglob("mlflow.db"))
+
+
+def log_ten_trials(out: str, parent: str, worker: int) -> None:
+    tracker = open_store(Path(out))
+    for index in range(10):
+        tracker.log_trial(
+            parent,
+            f"w{worker}-t{index}",
+            "dals",
+            3,
+            "completed",
+            {"lr": 0.01 * (index + 1), "worker": worker},
+            epochs_of([0.1 * step for step in range(1, 6)]),
+        )
+
+
+def test_two_processes_log_to_one_sqlite_store_at_once(tmp_path):
+    tracker = open_store(tmp_path)  # creates the schema once, before the workers start
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=log_ten_trials, args=(str(tmp_path), parent, worker))
+        for worker in range(2)
+    ]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+    assert [process.exitcode for process in workers] == [0, 0]
+    trials = tracker.trials_of(parent)
+    assert len(trials) == 20
+    assert len({trial["tags"]["trial_id"] for trial in trials}) == 20
+    assert all(trial["status"] == "FINISHED" for trial in trials)
