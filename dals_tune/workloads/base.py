@@ -130,9 +130,11 @@ class Workload:
     def train_batches(self, epoch: int) -> Iterator[tuple[Inputs, torch.Tensor]]:
         """The ``(inputs, labels)`` batches of one epoch, in an order drawn from
         ``(seed, epoch)`` alone."""
+        # On the device once per epoch: a host-to-device copy of each batch's indices would
+        # make the host wait on every step.
         order = torch.from_numpy(
             seeded_rng(self.seed, ORDER_STREAM, epoch).permutation(len(self.train_split))
-        )
+        ).to(self.device)
         generator = (
             seeded_torch_generator(self.seed, AUGMENT_STREAM, epoch) if self.augments else None
         )
