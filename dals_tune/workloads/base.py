@@ -87,9 +87,9 @@ def tensor_batch(split: Split, index: torch.Tensor, generator: torch.Generator |
 class Workload:
     """A dataset × model × regime, built by :func:`dals_tune.workloads.build_workload`.
 
-    ``model`` is a fresh model on the device, initialized from the seed; :meth:`new_model`
-    builds another identical one. ``target_accuracy`` is the validation accuracy that counts
-    as reached for time-to-target.
+    The splits are moved to ``device`` on construction, and ``model`` is a fresh model on
+    it, initialized from the seed; :meth:`new_model` builds another identical one.
+    ``target_accuracy`` is the validation accuracy that counts as reached for time-to-target.
     """
 
     id: str
@@ -111,6 +111,10 @@ class Workload:
     model: nn.Module = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        # The whole dataset lives on the device; builders hand over splits wherever they are.
+        self.train_split = self.train_split.to(self.device)
+        self.val_split = self.val_split.to(self.device)
+        self.test_split = self.test_split.to(self.device)
         self.model = self.new_model()
 
     def new_model(self) -> nn.Module:

@@ -108,9 +108,9 @@ def _build(
         device=config.device,
         batch_size=config.batch_size or 128,
         eval_batch_size=4096,
-        train_split=carved.train.to(config.device),
-        val_split=carved.val.to(config.device),
-        test_split=carved.test.to(config.device),
+        train_split=carved.train,
+        val_split=carved.val,
+        test_split=carved.test,
         model_factory=lambda: mlp(sizes),
         class_names=class_names,
         details={

@@ -119,7 +119,7 @@ def _numeric_csv(
 
     def standardized(split: Split) -> Split:
         values = torch.where(torch.isnan(split.inputs), mean, split.inputs)
-        return Split((values - mean) / std, split.labels).to(config.device)
+        return Split((values - mean) / std, split.labels)
 
     return Workload(
         id=config.workload,
