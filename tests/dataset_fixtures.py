@@ -86,13 +86,17 @@ def write_imdb_tree(root: Path, per_class_train: int = 12, per_class_test: int =
     return root / "aclImdb"
 
 
-def write_imdb_archive(data_dir: Path, scratch: Path) -> Path:
-    tree = write_imdb_tree(scratch)
-    archive = data_dir / "imdb" / "aclImdb_labeled.tar.xz"
+def write_tar_xz(tree: Path, archive: Path, arcname: str) -> Path:
+    """Pack ``tree`` as ``archive`` (xz), its top folder named ``arcname``."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "w:xz") as tar:
-        tar.add(tree, arcname="aclImdb")
+        tar.add(tree, arcname=arcname)
     return archive
+
+
+def write_imdb_archive(data_dir: Path, scratch: Path) -> Path:
+    tree = write_imdb_tree(scratch)
+    return write_tar_xz(tree, data_dir / "imdb" / "aclImdb_labeled.tar.xz", "aclImdb")
 
 
 def cifar_pixels(count: int, seed: int) -> np.ndarray:
@@ -142,11 +146,7 @@ def write_cifar_tree(root: Path, per_class_train: int = 6, per_class_test: int =
 
 def write_cifar_archive(data_dir: Path, scratch: Path) -> Path:
     tree = write_cifar_tree(scratch)
-    archive = data_dir / "cifar10" / "CIFAR-10-images.tar.xz"
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:xz") as tar:
-        tar.add(tree, arcname="CIFAR-10-images")
-    return archive
+    return write_tar_xz(tree, data_dir / "cifar10" / "CIFAR-10-images.tar.xz", "CIFAR-10-images")
 
 
 def write_numeric_csv(path: Path, rows: int = 300) -> Path:
