@@ -14,8 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from dals_tune import __version__
+from dals_tune.study_settings import SearchSettings as SearchDefaults
 
 USAGE_ERROR = 2
+DEFAULT_OUT = "./dals_tune_runs"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,21 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--regime", choices=["scratch", "finetune"], default=None)
     train.add_argument("--epochs", type=positive_int, default=10)
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--data-dir", default=None, help="where local dataset copies live")
-    train.add_argument(
-        "--subset", type=positive_int, default=None, help="stratified N-example training set"
-    )
-    train.add_argument(
-        "--eval-subset",
-        type=positive_int,
-        default=None,
-        help="stratified N-example validation and test sets",
-    )
-    train.add_argument("--model", default=None, help="Hugging Face hub id or local path")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    train.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    train.add_argument("--batch-size", type=positive_int, default=None)
-    train.add_argument("--label-column", default=None, help="csv: the label column")
+    add_data_arguments(train)
     train.add_argument(
         "--set",
         action="append",
@@ -63,7 +52,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="a strategy hyperparameter, e.g. --set lr=0.05 (repeatable)",
     )
     train.set_defaults(run=run_train)
+
+    search = commands.add_parser(
+        "search",
+        help="run a study: tune each strategy with Optuna + ASHA on Ray Tune, name the winner",
+        description="Without arguments: a quick default study on the synthetic task "
+        "(a few strategies, a small budget; a few minutes on 2 cores).",
+    )
+    defaults = SearchDefaults()
+    search.add_argument("--workload", default=defaults.workload, help="synthetic, cifar10, ...")
+    search.add_argument("--regime", choices=["scratch", "finetune"], default=None)
+    search.add_argument(
+        "--strategies",
+        default=",".join(defaults.strategies),
+        help="'all' or comma-separated strategy ids (default %(default)s)",
+    )
+    search.add_argument("--samples", type=int, default=defaults.samples, help="trials per strategy")
+    search.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
+    search.add_argument(
+        "--seeds", type=int, default=defaults.seeds, help="seed re-runs of each best config"
+    )
+    search.add_argument("--mode", choices=["per-strategy", "joint"], default=defaults.mode)
+    search.add_argument("--scheduler", choices=["asha", "fifo", "pbt"], default=defaults.scheduler)
+    search.add_argument("--searcher", choices=["optuna", "random"], default=defaults.searcher)
+    search.add_argument("--cpus-per-trial", type=float, default=defaults.cpus_per_trial)
+    search.add_argument("--gpus-per-trial", type=float, default=defaults.gpus_per_trial)
+    search.add_argument(
+        "--address", default=None, help="join a Ray cluster: 'auto' or HOST:PORT (default: local)"
+    )
+    search.add_argument("--space", default=None, help="a YAML/JSON file narrowing the spaces")
+    search.add_argument("--seed", type=int, default=0, help="the searcher's and trials' seed")
+    search.add_argument("--resume", action="store_true", help="continue the interrupted study")
+    search.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
+    add_store_arguments(search)
+    add_data_arguments(search)
+    search.set_defaults(run=run_search)
+
+    report = commands.add_parser(
+        "report", help="write leaderboards, the winner table and the profile plot from the store"
+    )
+    add_store_arguments(report)
+    report.set_defaults(run=run_report)
+
+    ui = commands.add_parser("ui", help="open the MLflow UI on the study store (localhost)")
+    add_store_arguments(ui)
+    ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default local)")
+    ui.add_argument("--port", type=positive_int, default=5000)
+    ui.set_defaults(run=run_ui)
     return parser
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, help=f"the study folder (default {DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--tracking-uri", default=None, help="an MLflow store other than <out>/mlflow.db"
+    )
 
 
 def positive_int(text: str) -> int:
@@ -152,6 +197,80 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:>13.4f}"
     return f"{value!s:>13}"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None, help="where local dataset copies live")
+    parser.add_argument(
+        "--subset", type=positive_int, default=None, help="stratified N-example training set"
+    )
+    parser.add_argument(
+        "--eval-subset",
+        type=positive_int,
+        default=None,
+        help="stratified N-example validation and test sets",
+    )
+    parser.add_argument("--model", default=None, help="Hugging Face hub id or local path")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--batch-size", type=positive_int, default=None)
+    parser.add_argument("--label-column", default=None, help="csv: the label column")
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from dals_tune.search import NO_WINNER, run_search
+    from dals_tune.study_settings import SearchSettings
+
+    settings = SearchSettings(
+        workload=args.workload,
+        regime=args.regime,
+        strategies=(args.strategies,),
+        samples=args.samples,
+        max_epochs=args.max_epochs,
+        seeds=args.seeds,
+        mode=args.mode,
+        scheduler=args.scheduler,
+        searcher=args.searcher,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        address=args.address,
+        out=args.out,
+        tracking_uri=args.tracking_uri,
+        space_file=args.space,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        subset=args.subset,
+        eval_subset=args.eval_subset,
+        model=args.model,
+        batch_size=args.batch_size,
+        label_column=args.label_column,
+        precision=args.precision,
+    )
+    result = run_search(settings, resume=args.resume, verbose=args.verbose)
+    print()
+    print(result.leaderboard_markdown.rstrip())
+    print()
+    if result.winner == NO_WINNER:
+        print("no winner: every strategy diverged or errored (see the notes above)")
+    else:
+        print(f"winner: {result.winner} (validation accuracy {result.winner_val_acc:.4f})")
+    print(f"reports: {result.report_folder}")
+    print(f"MLflow UI: python -m dals_tune ui --out {args.out}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from dals_tune import reports
+
+    written = reports.write_reports(args.out, tracking_uri=args.tracking_uri)
+    for path in written:
+        print(path)
+    return 0
+
+
+def run_ui(args: argparse.Namespace) -> int:
+    from dals_tune import tracking
+
+    return tracking.serve_ui(args.out, args.tracking_uri, host=args.host, port=args.port)
 
 
 def run_strategies(args: argparse.Namespace) -> int:

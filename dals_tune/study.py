@@ -1,26 +1,71 @@
 """The only module that talks to Ray.
 
-For now it holds the two calls a trial makes from inside Ray Tune: report an epoch with its
-checkpoint, and find the checkpoint to resume from. Studies (Tuner, searchers, schedulers)
-join them here.
+Two sides of Ray Tune live here:
+
+- inside a trial: ``report_epoch`` and ``resume_checkpoint``, which the trainable in
+  ``trainables/`` calls;
+- in the driver: ``connect`` (a local Ray, or ``--address`` to join a cluster) and
+  ``run_trials``, which runs one :class:`TrialPlan` as a ``tune.Tuner`` (Optuna or random
+  search, ASHA/FIFO/PBT, checkpoints, retries) and hands every finished trial to the driver as
+  a :class:`TrialOutcome`, the moment it finishes and again, complete, when the Tuner returns.
+
+The driver (``dals_tune.search``) decides *what* to run; this module only knows *how* to run it
+on Ray.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import json
+import logging
+import math
+import os
+import pickle
+import socket
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# Before Ray is imported: no usage stats, no "new output engine" banner, no metrics exporter.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+os.environ.setdefault("RAY_enable_metrics_collection", "0")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1e9")
+
+import ray
 from ray import tune
+from ray.tune.schedulers import FIFOScheduler
+from ray.tune.search import Searcher
+from ray.tune.search.sample import Domain, Integer
 
 if TYPE_CHECKING:
     from search_spaces import Space
 
+OBJECTIVE = "val_acc"  # what searchers and schedulers maximise: validation, never test
+TIME_ATTRIBUTE = "epoch"
+# Keys Ray adds to every reported result; everything else came from the trainer, except
+# ``time_total_s`` (the trial's wall time so far, evaluation and checkpoints included), kept.
+_RAY_RESULT_KEYS = {
+    "timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
+    "time_this_iter_s", "pid", "hostname", "node_ip", "config",
+    "time_since_restore", "iterations_since_restore", "experiment_tag", "should_checkpoint",
+    "episodes_total", "timesteps_total", "timesteps_since_restore", "experiment_id",
+}  # fmt: skip
+_NOISY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air", "ray.data", "filelock")
+
+
+# ----- inside a trial ------------------------------------------------------------------------
+
 
 def report_epoch(metrics: dict[str, Any], checkpoint_folder: Path) -> None:
     """Hand one epoch to Tune; Tune copies the folder into the trial's storage."""
-    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_folder)))
+    tune.report(
+        {**metrics, "node_id": ray.get_runtime_context().get_node_id()},
+        checkpoint=tune.Checkpoint.from_directory(str(checkpoint_folder)),
+    )
 
 
 @contextlib.contextmanager
@@ -32,6 +77,9 @@ def resume_checkpoint() -> Iterator[Path | None]:
         return
     with checkpoint.as_directory() as folder:
         yield Path(folder)
+
+
+# ----- search spaces -------------------------------------------------------------------------
 
 
 def tune_param_space(space: Space) -> dict[str, Any]:
@@ -53,3 +101,544 @@ def tune_param_space(space: Space) -> dict[str, Any]:
         param_space[parameter.name] = domain
     param_space.update(space.fixed)
     return param_space
+
+
+# ----- the driver's side ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What the driver is connected to."""
+
+    address: str  # "local" or the address given
+    cpus: float
+    gpus: float
+    nodes: int
+
+
+def connect(address: str | None = None, verbose: bool = False) -> Cluster:
+    """Start a local Ray (``address=None``) or join a running cluster (``"auto"`` or
+    ``HOST:PORT``). An unreachable address raises ``ValueError`` within seconds, before
+    anything is written; Ray's own logs reach the console only when ``verbose``."""
+    if not verbose:
+        for name in _NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        warnings.filterwarnings("ignore", module="ray")
+    if address not in (None, "", "local", "auto"):
+        _check_reachable(address)
+    if ray.is_initialized():
+        ray.shutdown()
+    try:
+        ray.init(
+            address=None if address in (None, "", "local") else address,
+            include_dashboard=False,
+            log_to_driver=verbose,
+            logging_level=logging.INFO if verbose else logging.ERROR,
+            configure_logging=True,
+        )
+    except (ConnectionError, RuntimeError) as error:
+        ray.shutdown()
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(
+            f"cannot join the Ray cluster at {address!r} ({first_line}); start it with "
+            "'ray start --head' or leave --address out for a local Ray"
+        ) from None
+    resources = ray.cluster_resources()
+    return Cluster(
+        address=address or "local",
+        cpus=float(resources.get("CPU", 0)),
+        gpus=float(resources.get("GPU", 0)),
+        nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
+    )
+
+
+def disconnect() -> None:
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address must be 'auto' or HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=3):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"cannot reach the Ray cluster at {address} ({error.strerror or error}); start it "
+            "with 'ray start --head --port PORT' or leave --address out for a local Ray"
+        ) from None
+
+
+@dataclass
+class SearchGroup:
+    """The trials of one strategy in a per-strategy study: its own searcher (an Optuna
+    define-by-run function) and its own scheduler, with ``num_samples`` trials."""
+
+    key: str
+    num_samples: int
+    define_by_run: Callable[[Any], dict[str, Any]]
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+    domains: dict[str, Any] = field(default_factory=dict)  # what PBT may mutate
+
+
+@dataclass
+class TrialPlan:
+    """One ``tune.Tuner`` run.
+
+    ``constants`` go to every trial; the searched part comes from ``define_by_run`` (an Optuna
+    define-by-run function; ``sampler`` "tpe" or "random"), from ``groups`` (one searcher and
+    one scheduler per strategy, all in one Tuner, so worker processes are started once for
+    the whole study), from ``domains`` (Ray Tune domains, sampled at random), or, for
+    re-runs, from ``grid`` (fixed configs, one trial each). ``points_to_evaluate`` are
+    evaluated first (the defaults).
+    """
+
+    name: str
+    storage: Path  # absolute; the Tuner's folder is storage / name
+    constants: dict[str, Any]
+    num_samples: int
+    max_epochs: int
+    scheduler: str = "fifo"  # asha | fifo | pbt
+    grace_period: int = 1
+    define_by_run: Callable[[Any], dict[str, Any]] | None = None
+    sampler: str = "tpe"
+    domains: dict[str, Any] = field(default_factory=dict)
+    grid: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[SearchGroup] = field(default_factory=list)
+    group_key: str = "strategy"  # the config key that names a trial's group
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+    seed: int = 0
+    optuna_storage: str | None = None  # an Optuna storage URL (sqlite:///...)
+    optuna_study: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 2
+
+
+@dataclass
+class TrialOutcome:
+    """A finished trial, as the driver records it."""
+
+    trial_id: str
+    config: dict[str, Any]
+    epochs: list[dict[str, Any]]
+    status: str  # completed | pruned | diverged | errored
+    error: str | None = None
+    node_id: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """The trial's own wall time (Tune's ``time_total_s``), across restarts."""
+        return float(self.epochs[-1].get("time_total_s", 0.0)) if self.epochs else 0.0
+
+    @property
+    def best_val_acc(self) -> float:
+        values = [e.get("best_val_acc", e.get(OBJECTIVE)) for e in self.epochs]
+        finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        return max(finite, default=0.0)
+
+
+OnTrialDone = Callable[[TrialOutcome], None]
+
+
+def plan_folder(plan: TrialPlan) -> Path:
+    return plan.storage / plan.name
+
+
+def plan_started(plan: TrialPlan) -> bool:
+    """Whether an earlier (interrupted) run left a Tuner state to restore."""
+    return tune.Tuner.can_restore(str(plan_folder(plan)))
+
+
+def run_trials(
+    plan: TrialPlan,
+    trainable: Callable[[dict[str, Any]], None],
+    on_trial_done: OnTrialDone,
+    verbose: bool = False,
+) -> list[TrialOutcome]:
+    """Run (or, when its folder holds an interrupted run, restore) ``plan``; return every
+    trial's outcome. Trials that had finished before an interruption are not run again."""
+    collector = _Collector(plan, on_trial_done)
+    _COLLECTORS[plan.name] = collector
+    resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
+    runnable = tune.with_resources(trainable, resources)
+    try:
+        if plan_started(plan):
+            # The saved run config brings its _OutcomeCallback back; it finds this collector.
+            tuner = tune.Tuner.restore(
+                str(plan_folder(plan)),
+                runnable,
+                resume_unfinished=True,
+                resume_errored=True,
+                param_space=_param_space(plan),
+            )
+        else:
+            tuner = tune.Tuner(
+                runnable,
+                param_space=_param_space(plan),
+                tune_config=tune.TuneConfig(
+                    metric=OBJECTIVE,
+                    mode="max",
+                    search_alg=_searcher(plan),
+                    scheduler=_scheduler(plan),
+                    num_samples=_num_samples(plan),
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name=plan.name,
+                    storage_path=str(plan.storage),
+                    callbacks=[_OutcomeCallback(plan.name)],
+                    verbose=2 if verbose else 0,
+                    failure_config=tune.FailureConfig(max_failures=plan.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                ),
+            )
+        results = tuner.fit()
+    finally:
+        _COLLECTORS.pop(plan.name, None)
+    outcomes = []
+    for result in results:
+        folder = Path(result.path)
+        outcome = collector.outcome_of_folder(folder) or _outcome_from_files(
+            folder, result.config or {}, plan, result.error
+        )
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _param_space(plan: TrialPlan) -> dict[str, Any]:
+    if plan.grid:
+        return {**plan.constants, "run": tune.grid_search(plan.grid)}
+    return {**plan.constants, **plan.domains}
+
+
+def _num_samples(plan: TrialPlan) -> int:
+    if plan.grid:
+        return 1  # one trial per grid point
+    if plan.groups:
+        return sum(group.num_samples for group in plan.groups)
+    return plan.num_samples
+
+
+def _searcher(plan: TrialPlan) -> Any:
+    if plan.groups:
+        return _GroupedSearcher(
+            {
+                group.key: _optuna_searcher(
+                    plan, group.define_by_run, group.points_to_evaluate, study_suffix=group.key
+                )
+                for group in plan.groups
+            },
+            {group.key: group.num_samples for group in plan.groups},
+            plan.group_key,
+        )
+    if plan.define_by_run is None:
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        return BasicVariantGenerator(
+            points_to_evaluate=plan.points_to_evaluate or None, random_state=plan.seed
+        )
+    return _optuna_searcher(plan, plan.define_by_run, plan.points_to_evaluate)
+
+
+def _optuna_searcher(
+    plan: TrialPlan,
+    define_by_run: Callable[[Any], dict[str, Any]],
+    points: list[dict[str, Any]],
+    study_suffix: str = "",
+) -> Any:
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # PBT explores by mutating a random population; a model-based sampler has nothing to add.
+    if plan.sampler == "random" or plan.scheduler == "pbt":
+        sampler = optuna.samplers.RandomSampler(seed=plan.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=plan.seed)
+    storage = optuna.storages.RDBStorage(plan.optuna_storage) if plan.optuna_storage else None
+    name = plan.optuna_study
+    if name and study_suffix:
+        name = f"{name}-{study_suffix}"
+    return OptunaSearch(
+        define_by_run,
+        metric=OBJECTIVE,
+        mode="max",
+        points_to_evaluate=points or None,
+        sampler=sampler,
+        study_name=name,
+        storage=storage,
+    )
+
+
+def _scheduler(plan: TrialPlan) -> Any:
+    if plan.groups:
+        mutations = {group.key: group.domains for group in plan.groups}
+        return _GroupedScheduler(
+            lambda key: _one_scheduler(plan, mutations.get(key, {}), OBJECTIVE, "max"),
+            plan.group_key,
+        )
+    return _one_scheduler(plan, plan.domains)
+
+
+def _one_scheduler(
+    plan: TrialPlan, mutations: dict[str, Any], metric: str | None = None, mode: str | None = None
+) -> Any:
+    """ASHA, PBT or FIFO. Inside a grouped scheduler it is given the metric itself; alone,
+    Tune gives it the Tuner's (and refuses a scheduler that already has one)."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+    if plan.scheduler == "asha":
+        return ASHAScheduler(
+            time_attr=TIME_ATTRIBUTE,
+            metric=metric,
+            mode=mode,
+            max_t=plan.max_epochs,
+            grace_period=min(plan.grace_period, plan.max_epochs),
+            reduction_factor=3,
+        )
+    if plan.scheduler == "pbt":
+        searched = {k: v for k, v in mutations.items() if isinstance(v, Domain)}
+        return PopulationBasedTraining(
+            time_attr=TIME_ATTRIBUTE,
+            metric=metric,
+            mode=mode,
+            perturbation_interval=max(1, plan.grace_period),
+            # Only the searched knobs; a space file's pinned values stay as they are.
+            hyperparam_mutations=searched,
+            custom_explore_fn=_KeepInsideSpace(searched),
+            quantile_fraction=0.25,
+            synch=False,
+        )
+    return FIFOScheduler()
+
+
+@dataclass(frozen=True)
+class _KeepInsideSpace:
+    """PBT perturbs a value by ×1.2 or ×0.8 with no regard for its bounds (a β₂ of 0.99
+    becomes 1.19); clip each perturbed value back into its declared range."""
+
+    domains: dict[str, Any]
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        for name, domain in self.domains.items():
+            low, high = getattr(domain, "lower", None), getattr(domain, "upper", None)
+            if name not in config or low is None or high is None:
+                continue
+            value = min(max(config[name], low), high)
+            config[name] = int(min(value, high - 1)) if isinstance(domain, Integer) else value
+        return config
+
+
+class _GroupedSearcher(Searcher):
+    """One searcher per strategy behind Tune's single searcher slot: suggestions go round
+    robin over the strategies until each has had its ``samples``; results go back to the
+    searcher that suggested the trial. Saved and restored whole with the experiment."""
+
+    def __init__(self, searchers: dict[str, Any], samples: dict[str, int], group_key: str):
+        super().__init__(metric=OBJECTIVE, mode="max")
+        self.searchers = searchers
+        self.remaining = dict(samples)
+        self.group_key = group_key
+        self.owner: dict[str, str] = {}
+        self.turn = 0
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec):
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        keys = list(self.searchers)
+        for _ in keys:
+            key = keys[self.turn % len(keys)]
+            self.turn += 1
+            if self.remaining[key] <= 0:
+                continue
+            config = self.searchers[key].suggest(trial_id)
+            if config is None or config == Searcher.FINISHED:
+                continue
+            self.remaining[key] -= 1
+            self.owner[trial_id] = key
+            return {**config, self.group_key: key}
+        return Searcher.FINISHED if all(n <= 0 for n in self.remaining.values()) else None
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self.owner:
+            self.searchers[self.owner[trial_id]].on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id in self.owner:
+            self.searchers[self.owner[trial_id]].on_trial_complete(trial_id, result, error)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))
+
+
+class _GroupedScheduler(FIFOScheduler):
+    """One scheduler (ASHA or FIFO) per strategy, so a strategy's trials are only ever
+    compared with each other: ASHA's rungs are per strategy. Trials start in FIFO order.
+    (PBT refuses any searcher, so PBT studies run a Tuner per strategy instead.)"""
+
+    def __init__(self, make: Callable[[str], Any], group_key: str) -> None:
+        super().__init__()
+        self.make = make
+        self.group_key = group_key
+        self.schedulers: dict[str, Any] = {}
+
+    def _of(self, trial: Any) -> Any:
+        key = str(trial.config.get(self.group_key))
+        if key not in self.schedulers:
+            self.schedulers[key] = self.make(key)
+        return self.schedulers[key]
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec) -> bool:
+        return True
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        self._of(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        self._of(trial).on_trial_error(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        return self._of(trial).on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        self._of(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        self._of(trial).on_trial_remove(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        return "; ".join(f"{key}: {s.debug_string()}" for key, s in self.schedulers.items())
+
+
+class _Collector:
+    """Gathers each trial's epochs as they are reported and hands the finished trial on."""
+
+    def __init__(self, plan: TrialPlan, on_trial_done: OnTrialDone) -> None:
+        self.plan = plan
+        self.on_trial_done = on_trial_done
+        self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
+        self.by_folder: dict[str, TrialOutcome] = {}
+
+    def result(self, trial: Any, result: Mapping[str, Any]) -> None:
+        metrics = _trainer_metrics(result)
+        self.epochs.setdefault(trial.trial_id, {})[int(metrics.get("epoch", 0))] = metrics
+
+    def finish(self, trial: Any, error: str | None) -> None:
+        folder = Path(trial.local_path)
+        epochs = {**_read_results(folder), **self.epochs.get(trial.trial_id, {})}
+        outcome = _outcome(trial.trial_id, dict(trial.config), epochs, self.plan, error)
+        self.by_folder[folder.name] = outcome
+        self.on_trial_done(outcome)
+
+    def outcome_of_folder(self, folder: Path) -> TrialOutcome | None:
+        return self.by_folder.get(folder.name)
+
+
+# The driver's collectors by plan name: a restored Tuner unpickles its callback, which finds
+# the collector of this process here (a callback holding the driver's objects would not pickle).
+_COLLECTORS: dict[str, _Collector] = {}
+
+
+class _OutcomeCallback(tune.Callback):
+    def __init__(self, plan_name: str) -> None:
+        self.plan_name = plan_name
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info):
+        _COLLECTORS[self.plan_name].result(trial, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info):
+        _COLLECTORS[self.plan_name].finish(trial, error=None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info):
+        _COLLECTORS[self.plan_name].finish(trial, error=_error_line(trial))
+
+
+def _outcome(
+    trial_id: str,
+    config: dict[str, Any],
+    epochs: Mapping[int, dict[str, Any]],
+    plan: TrialPlan,
+    error: str | None,
+) -> TrialOutcome:
+    ordered = [epochs[k] for k in sorted(epochs)]
+    node_ids = [e["node_id"] for e in ordered if e.get("node_id")]
+    outcome = TrialOutcome(
+        trial_id=trial_id,
+        config=config,
+        epochs=ordered,
+        status="errored" if error is not None else "",
+        error=error,
+        node_id=node_ids[-1] if node_ids else None,
+    )
+    outcome.status = outcome.status or _status_of(outcome, plan.max_epochs)
+    return outcome
+
+
+def _status_of(outcome: TrialOutcome, max_epochs: int) -> str:
+    if not outcome.epochs:
+        return "errored"
+    last = outcome.epochs[-1]
+    if last.get("status") == "diverged":
+        return "diverged"
+    planned = int(outcome.config.get("epochs", max_epochs))
+    return "completed" if int(last.get("epoch", 0)) >= planned else "pruned"
+
+
+def _outcome_from_files(folder: Path, config: dict, plan: TrialPlan, error: Any) -> TrialOutcome:
+    """A trial that finished before an interruption: its epochs from its ``result.json``."""
+    results = _read_results(folder)
+    message = None if error is None else _first_line(str(error), last=True)
+    return _outcome(_trial_id_in(folder), dict(config), results, plan, message)
+
+
+def _trial_id_in(folder: Path) -> str:
+    """The trial id Tune wrote into the trial's results (the folder name if there are none)."""
+    path = folder / "result.json"
+    lines = path.read_text().splitlines() if path.exists() else []
+    for line in reversed(lines):
+        with contextlib.suppress(json.JSONDecodeError):
+            return str(json.loads(line)["trial_id"])
+    return folder.name
+
+
+def _read_results(folder: Path) -> dict[int, dict[str, Any]]:
+    """The epochs Tune wrote to ``result.json`` (one JSON object per line), by epoch."""
+    epochs: dict[int, dict[str, Any]] = {}
+    path = folder / "result.json"
+    if not path.exists():
+        return epochs
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            metrics = _trainer_metrics(json.loads(line))
+            if "epoch" in metrics:
+                epochs[int(metrics["epoch"])] = metrics
+    return epochs
+
+
+def _trainer_metrics(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k not in _RAY_RESULT_KEYS}
+
+
+def _error_line(trial: Any) -> str:
+    """The last line of the trial's error file (the exception and its message)."""
+    path = getattr(trial, "error_file", None)
+    with contextlib.suppress(OSError, TypeError):
+        if path and Path(path).exists():
+            return _first_line(Path(path).read_text(), last=True)
+    return "the trial raised an error (see its error.txt in the Ray storage)"
+
+
+def _first_line(text: str, last: bool = False) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "unknown error"
+    return lines[-1] if last else lines[0]

@@ -20,12 +20,17 @@ processes, so the schema is created by one process only.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import http.client
 import logging
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -112,7 +117,9 @@ class Tracker:
             return experiment.experiment_id
         location = f"{self.artifact_root}/{_safe_folder(workload)}" if self.artifact_root else None
         try:
-            return _retry(lambda: self.client.create_experiment(workload, location))
+            # The UI opens a classic-ML experiment on its runs table (not the GenAI views).
+            kind = {"mlflow.experimentKind": "custom_model_development"}
+            return _retry(lambda: self.client.create_experiment(workload, location, kind))
         except mlflow.exceptions.MlflowException:
             # Another process created it between the lookup and the create.
             experiment = self.client.get_experiment_by_name(workload)
@@ -156,6 +163,7 @@ class Tracker:
         *,
         kind: str = "trial",
         seed: int | None = None,
+        tags: Mapping[str, Any] | None = None,
     ) -> str:
         """Record one finished trial as a child run of the study; return the child's run id.
 
@@ -168,6 +176,8 @@ class Tracker:
         Strings, lists and ``None`` are skipped. ``status`` is one of ``TRIAL_STATUSES``;
         errored trials end FAILED with the message as tag ``error``, all others FINISHED.
         ``kind="rerun"`` with a ``seed`` records a seed re-run of a winning configuration.
+        ``tags`` adds the driver's own tags (``default``: the strategy's default configuration;
+        ``node_id``...); the identity tags above win over them.
         """
         if status not in TRIAL_STATUSES:
             raise ValueError(f"unknown trial status {status!r}; use one of {TRIAL_STATUSES}")
@@ -185,6 +195,7 @@ class Tracker:
             _retry(lambda run=run: self.client.delete_run(run.info.run_id))
 
         tags = {
+            **{name: _tag_value(value) for name, value in (tags or {}).items()},
             PARENT_TAG: parent_run_id,
             "dals.key": key,
             "trial_id": str(trial_id),
@@ -265,6 +276,14 @@ class Tracker:
                 return []
         runs = self._search([experiment.experiment_id], "tags.kind = 'study'")
         return [_as_record(run) for run in runs]
+
+    def all_studies(self) -> list[dict[str, Any]]:
+        """The parent runs of every experiment in the store, newest first."""
+        experiments = self.client.search_experiments(view_type=ViewType.ACTIVE_ONLY)
+        ids = [experiment.experiment_id for experiment in experiments]
+        if not ids:
+            return []
+        return [_as_record(run) for run in self._search(ids, "tags.kind = 'study'")]
 
     def trials_of(self, parent_run_id: str) -> list[dict[str, Any]]:
         """The study's child runs (trials and re-runs), oldest first, with final metrics."""
@@ -476,3 +495,178 @@ def _quote(text: str) -> str:
 def _first_line(error: BaseException) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+# ----- the MLflow UI ------------------------------------------------------------------------
+
+# Hosts MLflow's security middleware accepts by default (with private addresses); any other
+# --host is added to its allowlist, so the printed address works.
+_DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")
+
+
+def serve_ui(
+    out: str | Path,
+    tracking_uri: str | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 5000,
+) -> int:
+    """Serve MLflow's own UI on a study store in the foreground; return the server's exit code.
+
+    Runs ``python -m mlflow server`` on ``sqlite:///<out>/mlflow.db`` (artifacts read from
+    ``<out>/mlartifacts``, where ``open_store`` puts them) or on ``tracking_uri``, with one
+    uvicorn worker and without MLflow's job runner: one reader of a local store needs no more.
+    MLflow's security middleware stays on (Host headers: localhost, loopback and private
+    addresses, plus ``host``). Prints ``MLflow UI: http://HOST:PORT`` once the server answers.
+    Ctrl-C (or SIGTERM) stops the server and returns 0.
+
+    A missing store or a port in use raises ``ValueError`` before anything is started or
+    created.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        *_ui_store_options(out, tracking_uri),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    if host not in _DEFAULT_ALLOWED_HOSTS:
+        named = _url_host(host)
+        command += [
+            "--allowed-hosts",
+            f"localhost,localhost:*,127.0.0.1,127.0.0.1:*,{named},{named}:*",
+        ]
+    _check_port_free(host, port)
+    environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # Its own session: Ctrl-C reaches only this process, which stops the server with one
+    # SIGTERM. (Given the terminal's SIGINT as well, uvicorn would get it twice, once
+    # forwarded by `mlflow server`, and force-quit with a traceback.)
+    server = subprocess.Popen(command, env=environment, start_new_session=True)
+    previous = _set_stop_handlers(dict.fromkeys(_STOP_SIGNALS, _interrupt))
+    try:
+        if _wait_until_answering(server, host, port):
+            print(f"MLflow UI: http://{_url_host(host)}:{port}  (Ctrl-C to stop)", flush=True)
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _set_stop_handlers(previous)
+        _stop_server(server)
+
+
+def _ui_store_options(out: str | Path, tracking_uri: str | None) -> list[str]:
+    """``mlflow server``'s store options; refuses a store that does not exist yet (the server
+    would create an empty one)."""
+    if tracking_uri is None:
+        folder = Path(out).expanduser().absolute()
+        store = folder / "mlflow.db"
+        if not store.is_file():
+            raise ValueError(
+                f"no study store at {store}; run python -m dals_tune search --out {out} first "
+                "(or pass --tracking-uri)"
+            )
+        artifacts = (folder / "mlartifacts").as_uri()
+        return [
+            "--backend-store-uri",
+            f"sqlite:///{store}",
+            "--default-artifact-root",
+            artifacts,
+            "--artifacts-destination",
+            artifacts,
+        ]
+    scheme = urlparse(tracking_uri).scheme.split("+")[0]
+    if scheme in ("http", "https"):
+        raise ValueError(
+            f"{tracking_uri} is an MLflow server already; open it in a browser instead"
+        )
+    if scheme == "sqlite":
+        path = tracking_uri.removeprefix("sqlite:///").split("?")[0]
+        if not path or path.startswith(":") or not Path(path).is_file():
+            raise ValueError(
+                f"no MLflow store at {tracking_uri}; check --tracking-uri or run "
+                "python -m dals_tune search first"
+            )
+    else:
+        _check_uri(tracking_uri)
+    return ["--backend-store-uri", tracking_uri]
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind the port the way uvicorn will (SO_REUSEADDR), so a busy port is one line now
+    instead of a server traceback later."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ValueError(
+                f"port {port} on {host} is already in use; stop what listens there or pass "
+                "another --port"
+            ) from None
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise ValueError(
+            f"cannot listen on {host}:{port} ({reason}); pass another --host or --port"
+        ) from None
+
+
+def _wait_until_answering(server: subprocess.Popen, host: str, port: int) -> bool:
+    """Poll ``/health`` until the server answers (True) or exits (False)."""
+    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    while server.poll() is None:
+        connection = http.client.HTTPConnection(probe_host, port, timeout=1)
+        try:
+            connection.request("GET", "/health")
+            connection.getresponse()
+            return True  # any HTTP answer means it is up
+        except OSError:
+            time.sleep(0.2)
+        finally:
+            connection.close()
+    return False
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM, which ``mlflow server`` forwards to uvicorn for a clean shutdown; the server's
+    whole process group is killed if that takes more than 10 s."""
+    if server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _set_stop_handlers(handlers: dict[int, Any]) -> dict[int, Any]:
+    """Install signal handlers and return the ones replaced. A signal the caller ignores
+    (``nohup`` ignores SIGHUP, a closed terminal) stays ignored; outside the main thread, where
+    Python allows no signal handlers, nothing changes."""
+    previous: dict[int, Any] = {}
+    try:
+        for number, new in handlers.items():
+            if signal.getsignal(number) is signal.SIG_IGN and new is not signal.SIG_IGN:
+                continue
+            previous[number] = signal.signal(number, signal.SIG_DFL if new is None else new)
+    except ValueError:
+        pass
+    return previous
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -97,7 +97,21 @@ def train(
     record = TrialRecord(status="running", workload=workload.describe())
     start_epoch, best = 0, {"best_val_acc": -1.0, "test_acc_at_best_val": float("nan")}
     if resume_from is not None:
-        start_epoch, best = _restore(Path(resume_from), model, optimizer, scheduler, record)
+        start_epoch, best, saved = _restore(Path(resume_from), model, optimizer, scheduler, record)
+        if saved is not None and saved != hyperparameters:
+
+            def build_with(values: Mapping[str, Any]) -> tuple[Any, Any]:
+                return strategies.build(
+                    strategy.id,
+                    model,
+                    total_steps=epochs * workload.steps_per_epoch,
+                    regime=regime,
+                    steps_per_epoch=workload.steps_per_epoch,
+                    **values,
+                )
+
+            before, configured = build_with(saved), build_with(hyperparameters)
+            apply_new_hyperparameters(optimizer, scheduler, before, configured)
 
     for epoch in range(start_epoch, epochs):
         run = _train_epoch(workload, model, strategy, optimizer, scheduler, autocast, epoch)
@@ -135,7 +149,10 @@ def train(
         record.epochs.append(metrics)
         if report is not None:
             with tempfile.TemporaryDirectory() as folder:
-                _save(Path(folder), epoch + 1, best, model, optimizer, scheduler, record)
+                _save(
+                    Path(folder), epoch + 1, best, model, optimizer, scheduler, record,
+                    hyperparameters,
+                )  # fmt: skip
                 report(metrics, Path(folder))
     record.status = "completed"
     return record
@@ -216,6 +233,36 @@ def whole_gradient_norms(
     l1 = torch.stack([torch.stack(step).float().sum() for step, _ in parts])
     l2 = torch.stack([torch.linalg.vector_norm(torch.stack(step).float()) for _, step in parts])
     return l1.cpu(), l2.cpu()
+
+
+def apply_new_hyperparameters(
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    before: tuple[torch.optim.Optimizer, Any],
+    configured: tuple[torch.optim.Optimizer, Any],
+) -> None:
+    """Let a restored trial run with the hyperparameters of its config, not its checkpoint's.
+
+    PBT restarts a trial from a better trial's checkpoint with perturbed hyperparameters: the
+    checkpoint brings the state (weights, momentum, step counts, the schedule's position), the
+    config the hyperparameters. ``before``/``configured`` are the (optimizer, scheduler) pairs
+    the checkpoint's and the config's hyperparameters build; the param-group entries on which
+    they differ are exactly the ones the change touches, and only those are replaced, so
+    entries an optimizer keeps as state in its groups (Prodigy's ``d``, schedule-free's
+    ``weight_sum``) stay restored. Every schedule here multiplies a base LR, so the current LR
+    is scaled by new base / old base, and the scheduler's base LRs are replaced.
+    """
+    old_groups, new_groups = before[0].param_groups, configured[0].param_groups
+    for group, old, new in zip(optimizer.param_groups, old_groups, new_groups):
+        old_base = old.get("initial_lr", old.get("base_lr", old["lr"]))
+        new_base = new.get("initial_lr", new.get("base_lr", new["lr"]))
+        for key, value in new.items():
+            if key not in ("params", "lr") and old.get(key) != value:
+                group[key] = value
+        if old_base:
+            group["lr"] = group["lr"] * new_base / old_base
+    if scheduler is not None and hasattr(scheduler, "base_lrs") and configured[1] is not None:
+        scheduler.base_lrs = list(configured[1].base_lrs)
 
 
 def optimizer_metrics(optimizer: torch.optim.Optimizer) -> dict[str, float]:
@@ -299,10 +346,12 @@ def _save(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     record: TrialRecord,
+    hyperparameters: Mapping[str, Any],
 ) -> None:
     torch.save(
         {
             "epochs_done": epochs_done,
+            "hyperparameters": dict(hyperparameters),
             "best": best,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -327,7 +376,7 @@ def _restore(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     record: TrialRecord,
-) -> tuple[int, dict[str, float]]:
+) -> tuple[int, dict[str, float], dict[str, Any] | None]:
     path = folder / CHECKPOINT_FILE
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
@@ -348,4 +397,4 @@ def _restore(
     record.epochs.extend(state["epochs"])
     record.grad_norms_l1.extend(state["grad_norms_l1"])
     record.grad_norms_l2.extend(state["grad_norms_l2"])
-    return int(state["epochs_done"]), dict(state["best"])
+    return int(state["epochs_done"]), dict(state["best"]), state.get("hyperparameters")

@@ -17,6 +17,7 @@ Optuna's storage. The function returns the config with plain keys plus ``"strate
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dals_tune import strategies
@@ -43,19 +44,25 @@ def joint_name(strategy_id: str, name: str) -> str:
     return f"{strategy_id}.{name}"
 
 
+@dataclass(frozen=True)
+class PerStrategyDefineByRun:
+    """Define-by-run over one strategy's space; a class, not a closure, because Ray Tune
+    pickles the searcher (and so this function) with the study's checkpoint."""
+
+    space: Space
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        config = {p.name: suggest(trial, p, p.name) for p in self.space.parameters}
+        config.update(self.space.fixed)
+        return config
+
+
 def per_strategy_define_by_run(
     strategy_id: str, regime: str = "scratch", space: Space | None = None
 ) -> Callable[[optuna.Trial], dict[str, Any]]:
     """A define-by-run function over one strategy's space (``space``, e.g. from a space file,
     or the declared one); it returns the sampled config with plain keys."""
-    space = space if space is not None else space_for(strategy_id, regime)
-
-    def define(trial: optuna.Trial) -> dict[str, Any]:
-        config = {p.name: suggest(trial, p, p.name) for p in space.parameters}
-        config.update(space.fixed)
-        return config
-
-    return define
+    return PerStrategyDefineByRun(space if space is not None else space_for(strategy_id, regime))
 
 
 def joint_spaces(
@@ -69,19 +76,16 @@ def joint_spaces(
     return {sid: spaces[sid] if sid in spaces else space_for(sid, regime) for sid in ids}
 
 
-def joint_define_by_run(
-    strategy_ids: Iterable[str], regime: str = "scratch", spaces: Mapping[str, Space] | None = None
-) -> Callable[[optuna.Trial], dict[str, Any]]:
-    """A define-by-run function for a joint study: ``strategy`` is a categorical over
-    ``strategy_ids``, and only the chosen strategy's parameters are suggested (conditional),
-    named ``"<strategy>.<parameter>"``. It returns ``{"strategy": id, <plain keys>...}``.
-    ``spaces`` (e.g. from :func:`load_space_file`) replaces the declared spaces it names."""
-    by_strategy = joint_spaces(strategy_ids, regime, spaces)
-    choices = list(by_strategy)
+@dataclass(frozen=True)
+class JointDefineByRun:
+    """Define-by-run over several strategies: the strategy first, then its own parameters
+    (picklable, like :class:`PerStrategyDefineByRun`)."""
 
-    def define(trial: optuna.Trial) -> dict[str, Any]:
-        strategy_id = trial.suggest_categorical(STRATEGY_KEY, choices)
-        space = by_strategy[strategy_id]
+    spaces: Mapping[str, Space]
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        strategy_id = trial.suggest_categorical(STRATEGY_KEY, list(self.spaces))
+        space = self.spaces[strategy_id]
         config: dict[str, Any] = {STRATEGY_KEY: strategy_id}
         for parameter in space.parameters:
             config[parameter.name] = suggest(
@@ -90,7 +94,15 @@ def joint_define_by_run(
         config.update(space.fixed)
         return config
 
-    return define
+
+def joint_define_by_run(
+    strategy_ids: Iterable[str], regime: str = "scratch", spaces: Mapping[str, Space] | None = None
+) -> Callable[[optuna.Trial], dict[str, Any]]:
+    """A define-by-run function for a joint study: ``strategy`` is a categorical over
+    ``strategy_ids``, and only the chosen strategy's parameters are suggested (conditional),
+    named ``"<strategy>.<parameter>"``. It returns ``{"strategy": id, <plain keys>...}``.
+    ``spaces`` (e.g. from :func:`load_space_file`) replaces the declared spaces it names."""
+    return JointDefineByRun(joint_spaces(strategy_ids, regime, spaces))
 
 
 def joint_default_params(

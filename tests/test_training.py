@@ -141,3 +141,30 @@ def test_bad_input_is_one_line_and_exit_code_2(capsys, monkeypatch, argv, messag
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("strategy", ["cosine_sgd", "dals", "prodigy"])
+def test_a_resumed_trial_takes_its_configs_hyperparameters_as_pbt_needs(tmp_path, strategy):
+    """PBT restarts a trial from a checkpoint with a perturbed config: the new LR (scaled
+    through the schedule's position) and weight decay take effect; the state comes along."""
+    base = {**QUICK, "strategy": strategy, "epochs": 3}
+    full = train(base)
+
+    def keep_first_epoch(metrics: dict, folder: Path) -> None:
+        if metrics["epoch"] == 1:
+            shutil.copytree(folder, tmp_path / "checkpoint")
+
+    train(base, report=keep_first_epoch)
+    from dals_tune import strategies
+
+    default_lr = strategies.resolve_config(strategy, "scratch")["lr"]
+    perturbed = {**base, "lr": 2 * default_lr, "weight_decay": 0.0}
+    resumed = train(perturbed, resume_from=tmp_path / "checkpoint")
+    lr_keys = [k for k in full.epochs[1] if k == "lr" or k.startswith("lr/")]
+    assert lr_keys
+    for key in lr_keys:
+        # Within 1 %: cosine_sgd's floor η_min is not scaled with the base LR.
+        assert math.isclose(resumed.epochs[1][key], 2 * full.epochs[1][key], rel_tol=1e-2)
+    # Same config: nothing is overridden, and the run is the uninterrupted one.
+    again = train(base, resume_from=tmp_path / "checkpoint")
+    assert without_timing(again.epochs) == without_timing(full.epochs)

@@ -71,7 +71,10 @@ def build_synthetic(config: WorkloadConfig) -> Workload:
         generate_synthetic(config.seed),
         [20, 256, 256, 256, 2],
         ("0", "1"),
-        target_accuracy=0.90,
+        # Validation accuracy: the validation split mixes the linear half (learnable to ~100 %)
+        # with the XOR-like half, so good strategies end near 0.88 on it (and ~0.95 on the
+        # linear-rule test set); 0.85 separates fast from slow ones.
+        target_accuracy=0.85,
     )
 
 

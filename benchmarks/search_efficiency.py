@@ -1,0 +1,88 @@
+"""ASHA against FIFO on the same search, and Ray Tune's per-trial overhead, in one run.
+
+Both studies search the same strategies with the same seeded searcher, the same number of
+trials and the same maximum epochs on the synthetic task; the only difference is the
+scheduler. It prints, for each, the best validation accuracy any trial reached and the epochs
+all trials spent, then ASHA's gap to FIFO (target: within 0.5 points) and its share of FIFO's
+epochs (target: ≤ 40 %). The per-trial overhead of each Tuner run is
+``(wall × slots − Σ trial seconds) / trials`` (see ``dals_tune.search.TuneRunTiming``);
+target ≤ 1 s on 2 cores.
+
+    .venv/bin/python benchmarks/search_efficiency.py [--samples 12] [--max-epochs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from dals_tune import tracking
+from dals_tune.search import run_search
+from dals_tune.study_settings import SearchSettings
+
+
+def best_and_epochs(out: Path) -> tuple[float, int, int]:
+    """(best validation accuracy of any search trial, epochs all trials ran, trials)."""
+    tracker = tracking.open_store(out)
+    (study,) = tracker.all_studies()
+    trials = [t for t in tracker.trials_of(study["run_id"]) if t["tags"]["kind"] == "trial"]
+    best = max(t["metrics"].get("best_val_acc", 0.0) for t in trials)
+    epochs = sum(len(tracker.metric_history(t["run_id"], "val_acc")) for t in trials)
+    return best, epochs, len(trials)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--strategies", default="dals,adamw,cosine_sgd")
+    parser.add_argument("--samples", type=int, default=12, help="trials per strategy")
+    parser.add_argument("--max-epochs", type=int, default=9)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for scheduler in ("asha", "fifo"):
+            out = Path(folder) / scheduler
+            settings = SearchSettings(
+                workload="synthetic",
+                strategies=(args.strategies,),
+                samples=args.samples,
+                max_epochs=args.max_epochs,
+                seeds=0,
+                scheduler=scheduler,
+                seed=args.seed,
+                out=str(out),
+            )
+            started = time.perf_counter()
+            result = run_search(settings, echo=lambda line: None)
+            study_wall = time.perf_counter() - started
+            best, epochs, trials = best_and_epochs(out)
+            (tune_run,) = result.tune_runs
+            rows[scheduler] = (best, epochs, trials, tune_run, study_wall)
+
+    print(
+        f"search: synthetic, {args.strategies}, {args.samples} trials per strategy, "
+        f"max {args.max_epochs} epochs, Optuna TPE seed {args.seed}"
+    )
+    header = ("scheduler", "best val", "epochs", "trials", "Tune wall s", "trial s", "slots",
+              "overhead s/trial", "study s")  # fmt: skip
+    widths = (9, 9, 7, 6, 11, 8, 5, 16, 8)
+    print(" ".join(f"{name:>{width}}" for name, width in zip(header, widths)))
+    for name, (best, epochs, trials, run, wall) in rows.items():
+        print(
+            f"{name:>9} {best:>9.4f} {epochs:>7} {trials:>6} {run.wall_seconds:>11.1f} "
+            f"{run.trial_seconds:>8.1f} {run.slots:>5} {run.overhead_per_trial:>16.2f} {wall:>8.1f}"
+        )
+    asha, fifo = rows["asha"], rows["fifo"]
+    gap = (fifo[0] - asha[0]) * 100
+    share = asha[1] / fifo[1]
+    print(f"ASHA best − FIFO best: {-gap:+.2f} points (target: ASHA within 0.5 points)")
+    print(f"ASHA epochs / FIFO epochs: {share:.2f} (target ≤ 0.40)")
+    worst = max(asha[3].overhead_per_trial, fifo[3].overhead_per_trial)
+    print(f"Tune per-trial overhead: {worst:.2f} s at most (target ≤ 1 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Reports from the study store: per study a leaderboard, learning curves and the winner's
+per-layer LR heatmap; across studies the winner per workload and regime, mean rank and a
+Dolan–Moré performance profile (formulas in ``docs/reports.md``).
+
+- ``study_runs``: a study read from the store into plain records (the only reader);
+- ``leaderboard``: ranking one study's strategies, mean ± std, time to target;
+- ``study_report``: one study's report files;
+- ``cross_study``: latest finished studies, winners, mean rank, performance profile;
+- ``tables`` and ``plots``: CSV/Markdown writing and the matplotlib (Agg) figures;
+- ``store_report``: ``python -m dals_tune report``.
+"""
+
+from dals_tune.reports.cross_study import (
+    PROFILE_TAUS,
+    MeanRank,
+    WinnerRow,
+    latest_finished,
+    mean_ranks,
+    performance_profile,
+    performance_ratios,
+    study_errors,
+)
+from dals_tune.reports.leaderboard import (
+    LeaderboardRow,
+    mean_and_std,
+    study_leaderboard,
+    time_to_target,
+)
+from dals_tune.reports.store_report import write_reports
+from dals_tune.reports.study_report import StudyReport, write_study_report
+
+__all__ = [
+    "PROFILE_TAUS",
+    "LeaderboardRow",
+    "MeanRank",
+    "StudyReport",
+    "WinnerRow",
+    "latest_finished",
+    "mean_and_std",
+    "mean_ranks",
+    "performance_profile",
+    "performance_ratios",
+    "study_errors",
+    "study_leaderboard",
+    "time_to_target",
+    "write_reports",
+    "write_study_report",
+]

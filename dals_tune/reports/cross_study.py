@@ -1,0 +1,164 @@
+"""Across studies: which study counts, the winner per workload and regime, each strategy's mean
+rank, and the Dolan–Moré performance profile.
+
+Only FINISHED studies count, and of several studies of the same (workload, regime) only the
+latest, so a re-done study replaces the old one instead of voting twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dals_tune.reports.leaderboard import LeaderboardRow
+
+PROFILE_TAUS = tuple(1 + step / 100 for step in range(301))  # τ = 1.00, 1.01, ..., 4.00
+ERROR_EPSILON = 1e-6  # stands in for a zero error, far below one test example in a million
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """A study's parent record and its leaderboard."""
+
+    parent: Mapping[str, Any]
+    rows: list[LeaderboardRow]
+
+    def tag(self, key: str) -> str:
+        return self.parent.get("tags", {}).get(key, "")
+
+
+@dataclass(frozen=True)
+class WinnerRow:
+    """The rank-1 strategy of one (workload, regime); ``winner`` is None when every strategy
+    of the study failed."""
+
+    workload: str
+    dataset: str
+    regime: str
+    winner: str | None
+    val_acc_mean: float
+    val_acc_std: float
+    test_acc_mean: float
+    test_acc_std: float
+    seeds: int
+    run_id: str
+
+
+@dataclass(frozen=True)
+class MeanRank:
+    """A strategy's mean rank R̄_k = Σ_{s ∈ S_k} rank_{s,k} / |S_k| over the studies S_k it
+    took part in, |S_k| (``studies``) and how many of them it won (``wins``)."""
+
+    strategy: str
+    mean_rank: float
+    studies: int
+    wins: int
+
+
+def latest_finished(studies: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Per (workload, regime) tag pair, the FINISHED study that started last; sorted by
+    workload, then regime."""
+    latest: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for study in studies:
+        if study.get("status") != "FINISHED":
+            continue
+        tags = study.get("tags", {})
+        key = (tags.get("workload", ""), tags.get("regime", ""))
+        if key not in latest or (study.get("start_time") or 0) > (
+            latest[key].get("start_time") or 0
+        ):
+            latest[key] = study
+    return [latest[key] for key in sorted(latest)]
+
+
+def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
+    """One row per study: its rank-1 strategy with validation and test mean and std."""
+    table = []
+    for result in results:
+        best = result.rows[0] if result.rows and not result.rows[0].failed else None
+        table.append(
+            WinnerRow(
+                workload=result.tag("workload"),
+                dataset=result.tag("dataset"),
+                regime=result.tag("regime"),
+                winner=best.strategy if best else None,
+                val_acc_mean=best.val_acc_mean if best else math.nan,
+                val_acc_std=best.val_acc_std if best else math.nan,
+                test_acc_mean=best.test_acc_mean if best else math.nan,
+                test_acc_std=best.test_acc_std if best else math.nan,
+                seeds=best.seeds if best else 0,
+                run_id=result.parent["run_id"],
+            )
+        )
+    return table
+
+
+def mean_ranks(results: Sequence[StudyResult]) -> list[MeanRank]:
+    """Each strategy's mean rank over the studies it took part in, best first (ties: more
+    studies, then name). Ranks are those of the leaderboards, failed strategies last."""
+    ranks: dict[str, list[int]] = {}
+    for result in results:
+        for row in result.rows:
+            ranks.setdefault(row.strategy, []).append(row.rank)
+    table = [
+        MeanRank(
+            strategy=strategy,
+            mean_rank=sum(values) / len(values),
+            studies=len(values),
+            wins=values.count(1),
+        )
+        for strategy, values in ranks.items()
+    ]
+    return sorted(table, key=lambda row: (row.mean_rank, -row.studies, row.strategy))
+
+
+def study_errors(rows: Sequence[LeaderboardRow]) -> dict[str, float]:
+    """e_{s,k} = 1 − test_acc_mean of strategy k in study s: the held-out error of the
+    configuration selected on validation; ∞ when the strategy failed or has no test accuracy."""
+    return {
+        row.strategy: 1.0 - row.test_acc_mean
+        if not row.failed and math.isfinite(row.test_acc_mean)
+        else math.inf
+        for row in rows
+    }
+
+
+def performance_ratios(errors: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
+    """r_{s,k} = max(e_{s,k}, ε) / max(min_j e_{s,j}, ε) for every study s and every strategy
+    k of any study; ∞ where k is missing from s or failed in it (and for every k of a study in
+    which all failed). ε = ``ERROR_EPSILON`` keeps a perfect score from dividing by zero."""
+    strategies = sorted({strategy for study in errors for strategy in study})
+    ratios = []
+    for study in errors:
+        best = min(study.values(), default=math.inf)
+        row = {}
+        for strategy in strategies:
+            error = study.get(strategy, math.inf)
+            if math.isinf(error) or math.isinf(best):
+                row[strategy] = math.inf
+            else:
+                row[strategy] = max(error, ERROR_EPSILON) / max(best, ERROR_EPSILON)
+        ratios.append(row)
+    return ratios
+
+
+def performance_profile(
+    errors: Sequence[Mapping[str, float]], taus: Sequence[float] = PROFILE_TAUS
+) -> dict[str, list[float]]:
+    """Dolan–Moré profile ρ_k(τ) = |{s : r_{s,k} ≤ τ}| / |S| for each τ in ``taus``.
+
+    ρ_k(1) is the fraction of studies k won (on test error); ρ_k(τ) → the fraction of studies
+    in which k came within a factor τ of the best error. Strategies in name order.
+    """
+    ratios = performance_ratios(errors)
+    strategies = sorted({strategy for study in errors for strategy in study})
+    count = len(ratios)
+    return {
+        strategy: [
+            sum(study[strategy] <= tau for study in ratios) / count if count else 0.0
+            for tau in taus
+        ]
+        for strategy in strategies
+    }

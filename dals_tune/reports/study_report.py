@@ -1,0 +1,154 @@
+"""The report of one study: the leaderboard as CSV and Markdown, the learning curves, and the
+winner's per-layer learning rate. The study driver attaches these files to the study's parent
+run (``Tracker.finish_study``); ``python -m dals_tune report`` writes them for every study."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dals_tune.reports.leaderboard import LeaderboardRow, leaderboard, result_runs
+from dals_tune.reports.plots import plot_learning_curves, plot_lr_heatmap
+from dals_tune.reports.study_runs import StudyRuns, load_study, lr_histories
+from dals_tune.reports.tables import (
+    format_accuracy,
+    format_mean_std,
+    format_number,
+    write_csv,
+    write_markdown,
+)
+
+if TYPE_CHECKING:
+    from dals_tune.tracking import Tracker
+
+
+@dataclass(frozen=True)
+class StudyReport:
+    """What :func:`write_study_report` computed and wrote.
+
+    ``winner`` is the rank-1 strategy, or None when every strategy failed (no usable run);
+    ``winner_val_acc`` its ``val_acc_mean`` (NaN without a winner). ``files`` are the paths
+    written, ready for ``Tracker.finish_study``.
+    """
+
+    rows: list[LeaderboardRow]
+    winner: str | None
+    winner_val_acc: float
+    files: list[Path]
+
+
+def write_study_report(tracker: Tracker, parent_run_id: str, folder: Path) -> StudyReport:
+    """Write the study's ``leaderboard.csv``, ``leaderboard.md``, ``learning_curves.png`` and
+    (when there is a winner that logged its LR) ``lr_heatmap.png`` into ``folder``."""
+    return write_study_files(tracker, load_study(tracker, parent_run_id), Path(folder))
+
+
+def write_study_files(tracker: Tracker, study: StudyRuns, folder: Path) -> StudyReport:
+    """:func:`write_study_report` for a study already read from the store."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = leaderboard(study)
+    winner = rows[0] if rows and not rows[0].failed else None
+    name = study_title(study)
+    files = [
+        write_csv(
+            folder / "leaderboard.csv",
+            [field.name for field in dataclasses.fields(LeaderboardRow)],
+            [dataclasses.astuple(row) for row in rows],
+        ),
+        _write_leaderboard_markdown(folder / "leaderboard.md", study, rows),
+    ]
+    curves = {}
+    for row in rows:
+        runs = result_runs([run for run in study.runs if run.strategy == row.strategy])
+        curves[row.strategy] = [run.val_acc for run in runs if not run.failed]
+    files.append(
+        plot_learning_curves(curves, folder / "learning_curves.png", f"validation accuracy: {name}")
+    )
+    if winner is not None:
+        runs = result_runs([run for run in study.runs if run.strategy == winner.strategy])
+        shown = next(run for run in runs if not run.failed)
+        histories = lr_histories(tracker, shown)
+        if histories:
+            what = f"seed {shown.seed}" if shown.kind == "rerun" else f"trial {shown.trial_id}"
+            files.append(
+                plot_lr_heatmap(
+                    histories,
+                    folder / "lr_heatmap.png",
+                    f"learning rate per layer: {winner.strategy} ({what}), {name}",
+                )
+            )
+    return StudyReport(
+        rows=rows,
+        winner=winner.strategy if winner else None,
+        winner_val_acc=winner.val_acc_mean if winner else math.nan,
+        files=files,
+    )
+
+
+def study_title(study: StudyRuns) -> str:
+    """``workload / dataset / regime`` of the study, from the parent's tags."""
+    tags = study.tags
+    return " / ".join(tags.get(key) or "?" for key in ("workload", "dataset", "regime"))
+
+
+def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[LeaderboardRow]) -> Path:
+    header = [
+        "rank",
+        "strategy",
+        "gen",
+        "val acc",
+        "test acc at best val",
+        "seeds",
+        "trials",
+        "epochs spent",
+        "best trial val",
+        "default val",
+        "tuned > default",
+        "epochs to target",
+        "seconds to target",
+        "note",
+    ]
+    reached = "not reached" if study.target_accuracy is not None else "—"
+    table = [
+        [
+            str(row.rank),
+            row.strategy,
+            row.generation,
+            format_mean_std(row.val_acc_mean, row.val_acc_std),
+            format_mean_std(row.test_acc_mean, row.test_acc_std),
+            str(row.seeds),
+            str(row.trials),
+            str(row.epochs_spent),
+            format_accuracy(row.best_trial_val_acc),
+            format_accuracy(row.default_val_acc),
+            {None: "—", True: "yes", False: "no"}[row.tuned_beats_default],
+            format_number(row.epochs_to_target, missing=reached),
+            format_number(row.seconds_to_target, missing=reached),
+            row.note,
+        ]
+        for row in rows
+    ]
+    tags = study.tags
+    target = study.target_accuracy
+    settings = ", ".join(
+        f"{key} {tags[key]}"
+        for key in ("model", "searcher", "scheduler", "budget", "mode", "seed")
+        if tags.get(key)
+    )
+    status = study.parent.get("status")
+    ended = f" ({status})" if status in ("FINISHED", "FAILED", "KILLED") else ""
+    notes = [
+        f"Study `{study.run_id}`{ended}; {settings or 'no settings'}; "
+        f"target accuracy {format_accuracy(target) if target is not None else 'not set'}.",
+        "Ranked by validation accuracy (ties: fewer epochs spent in the search, then name); "
+        "strategies whose runs all diverged or errored rank last. Accuracies are the mean ± "
+        "sample std (n − 1) over the seed re-runs of the selected configuration; without "
+        "re-runs (seeds 0) the best search trial alone. The test accuracy is taken at the best "
+        "validation epoch and never used for selection. Time to target: the median over the "
+        "same runs of the first epoch with validation accuracy ≥ target, and of the seconds "
+        "spent up to it; a run that never reaches it counts as infinite.",
+    ]
+    return write_markdown(path, f"Leaderboard: {study_title(study)}", header, table, notes)

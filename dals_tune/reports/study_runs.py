@@ -1,0 +1,182 @@
+"""Read one study from the store into plain records: the parent's identity and, per child run,
+the few numbers and histories the leaderboard and the plots need.
+
+Everything here goes through :class:`~dals_tune.tracking.Tracker`'s readers (``trials_of``,
+``metric_history``); the rest of the package works on these records and never touches the
+store, so its formulas can be tested on hand-made records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dals_tune.tracking import Tracker
+
+FAILED_STATUSES = ("diverged", "errored")
+STATUS_ORDER = ("completed", "pruned", "diverged", "errored")
+
+History = tuple[tuple[int, float], ...]  # (epoch, value) pairs in epoch order
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One child run of a study: a search trial (``kind="trial"``) or a seed re-run of the
+    strategy's best configuration at full budget (``kind="rerun"``)."""
+
+    run_id: str
+    strategy: str
+    generation: str
+    kind: str
+    status: str  # completed | pruned | errored | diverged
+    trial_id: str
+    seed: int | None
+    is_default: bool  # evaluated the strategy's default configuration (tag default=1)
+    error: str | None
+    best_val_acc: float  # NaN when the run logged no validation accuracy
+    test_acc_at_best_val: float
+    val_acc: History
+    epoch_seconds: History
+    metric_names: tuple[str, ...] = ()  # every metric key the run logged
+
+    @property
+    def failed(self) -> bool:
+        """Diverged or errored, or no finite validation accuracy: no result to rank."""
+        return self.status in FAILED_STATUSES or not math.isfinite(self.best_val_acc)
+
+    @property
+    def epochs_run(self) -> int:
+        """The last epoch the run reported (0 when it reported none)."""
+        steps = [history[-1][0] for history in (self.val_acc, self.epoch_seconds) if history]
+        return max(steps, default=0)
+
+
+@dataclass(frozen=True)
+class StudyRuns:
+    """A study's parent record (tags, params, status) and its child runs, oldest first."""
+
+    parent: Mapping[str, Any]
+    runs: tuple[ChildRun, ...]
+
+    @property
+    def run_id(self) -> str:
+        return self.parent["run_id"]
+
+    @property
+    def tags(self) -> Mapping[str, str]:
+        return self.parent.get("tags", {})
+
+    @property
+    def target_accuracy(self) -> float | None:
+        """The parent's ``target_accuracy`` tag as a float; None when absent or not a number."""
+        try:
+            target = float(self.tags["target_accuracy"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return target if math.isfinite(target) else None
+
+    @property
+    def strategies(self) -> list[str]:
+        """Every strategy of the study, in first-seen order: those with runs, then those the
+        parent's ``strategies`` param (a comma list) names but no run was recorded for. In a
+        joint study (tag ``mode=joint``) the searcher picks the strategies, so one it never
+        sampled is left out rather than counted as failed."""
+        names = [run.strategy for run in self.runs]
+        if self.tags.get("mode") != "joint":
+            listed = self.parent.get("params", {}).get("strategies", "")
+            names += [name.strip(" '\"[]") for name in listed.split(",")]
+        return [name for name in dict.fromkeys(names) if name]
+
+
+def load_study(
+    tracker: Tracker, parent_run_id: str, parent: Mapping[str, Any] | None = None
+) -> StudyRuns:
+    """The study ``parent_run_id`` as a :class:`StudyRuns`.
+
+    ``parent`` is the parent's record from ``tracker.all_studies()`` or ``tracker.studies()``
+    when the caller already has it; otherwise it is looked up among the studies of the store.
+    """
+    if parent is None:
+        parent = _find_parent(tracker, parent_run_id)
+    runs = tuple(_child_run(tracker, record) for record in tracker.trials_of(parent_run_id))
+    return StudyRuns(parent=parent, runs=runs)
+
+
+def lr_histories(tracker: Tracker, run: ChildRun) -> dict[str, History]:
+    """The run's learning rate per depth group over epochs, keyed by layer name.
+
+    Reads the run's ``lr/<layer>`` metrics (one per depth group), or the single ``lr`` metric
+    (keyed ``"lr"``) when the strategy has one group. The store keeps no depth index, so the
+    layers come in natural order of their names (``block2`` before ``block10``).
+    """
+    layered = [name for name in run.metric_names if name.startswith("lr/")]
+    layered.sort(key=natural_key)
+    names = layered or [name for name in run.metric_names if name == "lr"]
+    histories = {}
+    for name in names:
+        history = tuple(tracker.metric_history(run.run_id, name))
+        if history:
+            histories[name.removeprefix("lr/")] = history
+    return histories
+
+
+def natural_key(text: str) -> tuple[Any, ...]:
+    """Sort key that orders the digit runs of ``text`` as numbers: ``l2`` < ``l10``."""
+    parts: list[Any] = []
+    number = ""
+    word = ""
+    for char in text:
+        if char.isdigit():
+            if word:
+                parts.append((1, word))
+                word = ""
+            number += char
+        else:
+            if number:
+                parts.append((0, int(number)))
+                number = ""
+            word += char
+    if number:
+        parts.append((0, int(number)))
+    if word:
+        parts.append((1, word))
+    return tuple(parts)
+
+
+def _find_parent(tracker: Tracker, parent_run_id: str) -> Mapping[str, Any]:
+    for record in tracker.all_studies():
+        if record["run_id"] == parent_run_id:
+            return record
+    raise ValueError(
+        f"no study with run id {parent_run_id!r} in the store {tracker.tracking_uri}; "
+        "see the study run ids with python -m dals_tune ui"
+    )
+
+
+def _child_run(tracker: Tracker, record: Mapping[str, Any]) -> ChildRun:
+    tags = record.get("tags", {})
+    metrics = record.get("metrics", {})
+    val_acc = tuple(tracker.metric_history(record["run_id"], "val_acc"))
+    best_val = metrics.get("best_val_acc")
+    if best_val is None:  # older or partial records: the best of the per-epoch history
+        best_val = max((value for _, value in val_acc if math.isfinite(value)), default=math.nan)
+    seed = tags.get("seed")
+    return ChildRun(
+        run_id=record["run_id"],
+        strategy=tags.get("strategy", ""),
+        generation=tags.get("generation", ""),
+        kind=tags.get("kind", "trial"),
+        status=tags.get("status", "completed"),
+        trial_id=tags.get("trial_id", ""),
+        seed=int(seed) if seed is not None and seed.lstrip("-").isdigit() else None,
+        is_default=tags.get("default") == "1",
+        error=tags.get("error"),
+        best_val_acc=float(best_val),
+        test_acc_at_best_val=float(metrics.get("test_acc_at_best_val", math.nan)),
+        val_acc=val_acc,
+        epoch_seconds=tuple(tracker.metric_history(record["run_id"], "epoch_seconds")),
+        metric_names=tuple(sorted(metrics)),
+    )

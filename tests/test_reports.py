@@ -1,0 +1,414 @@
+"""Reports from the study store: leaderboard numbers, cross-study tables, the profile, the CLI.
+
+One store, logged through the Tracker as the driver does: an old and a new finished "scratch"
+study (only the new one counts across studies), a finished "finetune" study, a newer "scratch"
+study still running and a study of another workload in which everything diverged (both
+reported, never counted). Creating a store's schema takes seconds, so the tests share it.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from dals_tune import reports
+from dals_tune.cli import main
+from dals_tune.reports import store_report
+from dals_tune.reports.cross_study import PROFILE_TAUS
+from dals_tune.reports.leaderboard import median_or_none, strategy_row
+from dals_tune.reports.study_report import write_study_files
+from dals_tune.reports.study_runs import ChildRun
+from dals_tune.tracking import Tracker, open_store
+
+LAYERS = ("embed", "block2", "block10", "head")
+
+
+def epochs_of(
+    val: list[float], test: list[float] | None = None, seconds: float = 1.0, lr: bool = True
+) -> list[dict]:
+    """Per-epoch records as a trial reports them, with the running best and test at it."""
+    test = test or [value - 0.02 for value in val]
+    records, best, at_best = [], -1.0, math.nan
+    for index, (val_acc, test_acc) in enumerate(zip(val, test)):
+        if val_acc > best:
+            best, at_best = val_acc, test_acc
+        record = {
+            "epoch": index + 1,
+            "val_acc": val_acc,
+            "test_acc": test_acc,
+            "val_loss": 1 - val_acc,
+            "train_loss": 1 - val_acc,
+            "best_val_acc": best,
+            "test_acc_at_best_val": at_best,
+            "epoch_seconds": seconds,
+        }
+        if lr:
+            for depth, layer in enumerate(LAYERS):
+                record[f"lr/{layer}"] = 0.01 * (depth + 1) / (index + 1)
+        else:
+            record["lr"] = 0.1 / (index + 1)
+        records.append(record)
+    return records
+
+
+def start(
+    tracker: Tracker, regime: str, strategies: str, target: float = 0.9, workload="synthetic"
+) -> str:
+    tags = {
+        "dataset": "synthetic-ds",
+        "regime": regime,
+        "model": "mlp",
+        "searcher": "optuna",
+        "scheduler": "asha",
+        "budget": "3x4",
+        "seed": 0,
+        "mode": "per-strategy",
+        "target_accuracy": target,
+    }
+    parent = tracker.start_study(workload, tags, {"strategies": strategies, "samples": 3})
+    time.sleep(0.01)  # distinct start times: "latest study" is decided by them
+    return parent
+
+
+def trial(tracker, parent, trial_id, strategy, epochs, status="completed", **tags):
+    tracker.log_trial(parent, trial_id, strategy, 3, status, {"lr": 0.1}, epochs, tags=tags)
+
+
+def rerun(tracker, parent, strategy, seed, epochs, status="completed"):
+    tracker.log_trial(
+        parent,
+        f"{strategy}-best",
+        strategy,
+        3,
+        status,
+        {"lr": 0.1},
+        epochs,
+        kind="rerun",
+        seed=seed,
+    )
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("runs")
+    tracker = open_store(out)
+
+    old = start(tracker, "scratch", "dals")
+    rerun(tracker, old, "dals", 1, epochs_of([0.5]))
+    tracker.finish_study(old, "dals", 0.5)
+
+    scratch = start(tracker, "scratch", "dals,adamw,sgd,fixed_sgd")
+    trial(tracker, scratch, "t1", "dals", epochs_of([0.5, 0.7, 0.8]), default=1)
+    trial(tracker, scratch, "t2", "dals", epochs_of([0.6, 0.85, 0.9]))
+    trial(tracker, scratch, "t3", "dals", epochs_of([0.4]), status="pruned")
+    rerun(tracker, scratch, "dals", 1, epochs_of([0.6, 0.9, 0.92], [0.58, 0.88, 0.90]))
+    rerun(
+        tracker,
+        scratch,
+        "dals",
+        2,
+        epochs_of([0.7, 0.88, 0.91, 0.94], [0.69, 0.86, 0.90, 0.92], seconds=0.5),
+    )
+    rerun(tracker, scratch, "dals", 3, epochs_of([0.5, 0.8, 0.86], [0.5, 0.79, 0.85]))
+    trial(tracker, scratch, "u1", "adamw", epochs_of([0.85, 0.88], lr=False))
+    tracker.log_trial(scratch, "u2", "adamw", 2, "errored", {"lr": 9.0}, [], error="OOM")
+    rerun(tracker, scratch, "adamw", 1, epochs_of([0.8, 0.89], [0.79, 0.87], lr=False))
+    rerun(tracker, scratch, "adamw", 2, epochs_of([0.85, 0.91], [0.84, 0.89], lr=False))
+    diverged = [{"epoch": 1, "val_acc": 0.1, "train_loss": math.nan, "epoch_seconds": 1.0}]
+    trial(tracker, scratch, "v1", "sgd", diverged, status="diverged")
+    trial(tracker, scratch, "v2", "sgd", diverged, status="diverged")
+    trial(tracker, scratch, "w1", "fixed_sgd", epochs_of([0.7, 0.75], [0.7, 0.74]))
+    tracker.finish_study(scratch, "dals", 0.9)
+
+    finetune = start(tracker, "finetune", "dals,adamw,lion,rmsprop", target=0.8)
+    trial(tracker, finetune, "t1", "dals", epochs_of([0.7, 0.8, 0.85]))
+    rerun(tracker, finetune, "dals", 1, epochs_of([0.75, 0.85], [0.74, 0.84]))
+    trial(tracker, finetune, "u1", "adamw", epochs_of([0.85]))
+    rerun(tracker, finetune, "adamw", 1, epochs_of([0.82, 0.85], [0.81, 0.80]))
+    trial(tracker, finetune, "l1", "lion", epochs_of([0.8, 0.8]))
+    rerun(tracker, finetune, "lion", 1, epochs_of([0.78, 0.80], [0.80, 0.86]))
+    tracker.finish_study(finetune, "adamw", 0.85)
+
+    running = start(tracker, "scratch", "adamw")
+    trial(tracker, running, "u1", "adamw", epochs_of([0.99]))
+
+    failed = start(tracker, "scratch", "sgd", workload="other")
+    trial(tracker, failed, "v1", "sgd", [{"epoch": 1, "train_loss": math.nan}], "diverged")
+    return {
+        "out": out,
+        "tracker": tracker,
+        "old": old,
+        "scratch": scratch,
+        "finetune": finetune,
+        "running": running,
+        "failed": failed,
+    }
+
+
+def rows_by_strategy(rows) -> dict:
+    return {row.strategy: row for row in rows}
+
+
+def test_the_leaderboard_ranks_by_validation_with_diverged_strategies_last(store):
+    rows = reports.study_leaderboard(store["tracker"], store["scratch"])
+    assert [(row.rank, row.strategy) for row in rows] == [
+        (1, "dals"),
+        (2, "adamw"),
+        (3, "fixed_sgd"),
+        (4, "sgd"),
+    ]
+    dals, adamw, fixed, sgd = rows
+
+    # dals: re-runs reach best_val 0.92, 0.94, 0.86 with test 0.90, 0.92, 0.85 at those epochs.
+    # Mean 2.72/3; deviations 0.04/3, 0.10/3, -0.14/3; sample variance Σd²/(3 − 1).
+    assert dals.val_acc_mean == pytest.approx(2.72 / 3)
+    assert dals.val_acc_std == pytest.approx(math.sqrt((0.04**2 + 0.1**2 + 0.14**2) / 9 / 2))
+    assert dals.val_acc_std == pytest.approx(0.0416333, abs=1e-6)
+    # Test: mean 0.89; deviations 0.01, 0.03, -0.04; (0.0001 + 0.0009 + 0.0016)/2 = 0.0013.
+    assert dals.test_acc_mean == pytest.approx(0.89)
+    assert dals.test_acc_std == pytest.approx(math.sqrt(0.0013))
+    assert (dals.seeds, dals.trials, dals.epochs_spent) == (3, 3, 3 + 3 + 1)
+    assert dals.best_trial_val_acc == pytest.approx(0.9)
+    assert dals.default_val_acc == pytest.approx(0.8) and dals.tuned_beats_default is True
+    # Target 0.9: seed 1 at epoch 2 (1 s + 1 s), seed 2 at epoch 3 (3 × 0.5 s), seed 3 never.
+    assert dals.epochs_to_target == 3 and dals.seconds_to_target == pytest.approx(2.0)
+    assert dals.note == "trials: 2 completed, 1 pruned; re-runs: 3 completed"
+    assert dals.generation == "3" and not dals.failed
+
+    assert adamw.val_acc_mean == pytest.approx(0.90)
+    assert adamw.val_acc_std == pytest.approx(math.sqrt(2 * 0.01**2))
+    assert adamw.test_acc_mean == pytest.approx(0.88)
+    assert (adamw.trials, adamw.epochs_spent, adamw.seeds) == (2, 2, 2)
+    assert adamw.default_val_acc is None and adamw.tuned_beats_default is None
+    # One of two re-runs reaches 0.9: the median is (2 + ∞)/2, i.e. not reached.
+    assert adamw.epochs_to_target is None and adamw.seconds_to_target is None
+    assert adamw.note == "trials: 1 completed, 1 errored; re-runs: 2 completed"
+
+    # No re-runs: the best search trial alone, no spread.
+    assert (fixed.val_acc_mean, fixed.test_acc_mean, fixed.seeds) == (0.75, 0.74, 0)
+    assert math.isnan(fixed.val_acc_std) and math.isnan(fixed.test_acc_std)
+    assert fixed.epochs_to_target is None
+    assert fixed.note.startswith("no re-runs: best search trial shown")
+
+    assert sgd.failed and math.isnan(sgd.val_acc_mean) and sgd.epochs_spent == 2
+    assert sgd.note == "ranked last: all 2 trials diverged or errored; trials: 2 diverged"
+
+
+def test_validation_decides_ties_go_to_the_cheaper_search_and_unrun_strategies_rank_last(store):
+    rows = reports.study_leaderboard(store["tracker"], store["finetune"])
+    # dals and adamw tie at 0.85 validation; adamw spent 1 epoch searching, dals 3. lion has
+    # the best test accuracy (0.86) and still ranks by its validation accuracy (0.80).
+    assert [row.strategy for row in rows] == ["adamw", "dals", "lion", "rmsprop"]
+    by_name = rows_by_strategy(rows)
+    assert by_name["lion"].test_acc_mean == pytest.approx(0.86)
+    assert by_name["rmsprop"].failed and by_name["rmsprop"].note == "ranked last: no runs recorded"
+    # One seed: std NaN; target 0.8 reached at epoch 1 (0.82) by adamw's only re-run.
+    assert math.isnan(by_name["adamw"].val_acc_std)
+    assert (by_name["adamw"].epochs_to_target, by_name["adamw"].seconds_to_target) == (1, 1.0)
+
+
+def child(kind: str, status: str, best: float, seed: int | None = None) -> ChildRun:
+    return ChildRun(
+        run_id=f"{kind}-{seed}-{status}",
+        strategy="s",
+        generation="2",
+        kind=kind,
+        status=status,
+        trial_id="t",
+        seed=seed,
+        is_default=False,
+        error="loss is nan" if status == "diverged" else None,
+        best_val_acc=best,
+        test_acc_at_best_val=best - 0.1,
+        val_acc=((1, best),),
+        epoch_seconds=((1, 1.0),),
+    )
+
+
+def test_a_diverged_re_run_gives_no_numbers_and_is_counted_in_the_note():
+    runs = [child("trial", "completed", 0.8), child("rerun", "completed", 0.7, seed=1)]
+    row = strategy_row("s", [*runs, child("rerun", "diverged", 0.9, seed=2)], None)
+    assert (row.val_acc_mean, row.seeds, row.failed) == (0.7, 2, False)
+    assert math.isnan(row.val_acc_std)
+    assert row.note == "trials: 1 completed; re-runs: 1 completed, 1 diverged"
+
+    # With re-runs, their failure is the strategy's, however good its search trial was.
+    row = strategy_row("s", [runs[0], child("rerun", "diverged", 0.9, seed=2)], None)
+    assert row.failed and math.isnan(row.val_acc_mean) and row.best_trial_val_acc == 0.8
+    assert row.note.startswith("ranked last: its one re-run diverged or errored; ")
+    assert "first error: loss is nan" in row.note
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [([3.0], 3.0), ([2.0, 3.0, math.inf], 3.0), ([2.0, math.inf], None), ([1.0, 2.0], 1.5)],
+)
+def test_the_median_time_to_target_counts_a_run_that_never_reaches_it_as_infinite(values, expected):
+    assert median_or_none(values) == expected
+
+
+def test_time_to_target_sums_the_seconds_of_the_epochs_up_to_the_first_reaching_one():
+    val = ((1, 0.5), (2, 0.91), (3, 0.95))
+    seconds = ((1, 2.0), (2, 3.0), (3, 4.0))
+    assert reports.time_to_target(val, seconds, 0.9) == (2.0, 5.0)
+    assert reports.time_to_target(val, seconds, 0.99) == (math.inf, math.inf)
+
+
+def test_mean_and_std_use_the_sample_std_and_nan_for_one_value():
+    assert reports.mean_and_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    mean, std = reports.mean_and_std([0.7])
+    assert mean == 0.7 and math.isnan(std)
+    assert all(math.isnan(value) for value in reports.mean_and_std([]))
+
+
+def test_a_study_report_writes_its_files_and_names_the_winner(store, tmp_path):
+    report = reports.write_study_report(store["tracker"], store["scratch"], tmp_path / "s")
+    assert report.winner == "dals"
+    assert report.winner_val_acc == pytest.approx(2.72 / 3)
+    names = [path.name for path in report.files]
+    assert names == ["leaderboard.csv", "leaderboard.md", "learning_curves.png", "lr_heatmap.png"]
+    assert all(path.stat().st_size > 0 for path in report.files)
+    with (tmp_path / "s" / "leaderboard.csv").open() as file:
+        table = list(csv.DictReader(file))
+    assert [row["strategy"] for row in table] == ["dals", "adamw", "fixed_sgd", "sgd"]
+    assert float(table[0]["val_acc_mean"]) == pytest.approx(2.72 / 3)
+    assert table[1]["epochs_to_target"] == "" and table[2]["val_acc_std"] == ""
+    markdown = (tmp_path / "s" / "leaderboard.md").read_text()
+    assert "0.9067 ± 0.0416" in markdown and "not reached" in markdown
+    assert "ranked last: all 2 trials diverged or errored" in markdown
+
+
+def test_a_study_whose_strategies_all_failed_has_no_winner(store, tmp_path):
+    report = reports.write_study_report(store["tracker"], store["failed"], tmp_path / "report")
+    assert report.winner is None and math.isnan(report.winner_val_acc)
+    assert [path.name for path in report.files] == [
+        "leaderboard.csv",
+        "leaderboard.md",
+        "learning_curves.png",
+    ]
+
+
+def test_performance_profile_by_hand():
+    # Study 1: errors a 0.1, b 0.2, c failed; study 2: a 0.3, b 0.15, c missing.
+    errors = [{"a": 0.1, "b": 0.2, "c": math.inf}, {"a": 0.3, "b": 0.15}]
+    ratios = reports.performance_ratios(errors)
+    assert ratios[0] == {"a": 1.0, "b": pytest.approx(2.0), "c": math.inf}
+    assert ratios[1] == {"a": pytest.approx(2.0), "b": 1.0, "c": math.inf}
+    profile = reports.performance_profile(errors, taus=[1.0, 1.5, 2.5])
+    assert profile == {"a": [0.5, 0.5, 1.0], "b": [0.5, 0.5, 1.0], "c": [0.0, 0.0, 0.0]}
+    # A perfect score does not divide by zero: ε stands in for the zero error.
+    assert reports.performance_ratios([{"a": 0.0, "b": 1e-5}])[0]["b"] == pytest.approx(10.0)
+
+
+def test_write_reports_covers_every_study_and_counts_the_latest_finished_ones(store):
+    out: Path = store["out"]
+    written = reports.write_reports(out)
+    folder = out / "reports"
+    assert all(path.is_file() and folder in path.parents for path in written)
+    study_folders = {path.parent.name for path in written if path.parent != folder}
+    assert study_folders == {
+        f"{workload}-{regime}-{store[key][:8]}"
+        for key, workload, regime in [
+            ("old", "synthetic", "scratch"),
+            ("scratch", "synthetic", "scratch"),
+            ("finetune", "synthetic", "finetune"),
+            ("running", "synthetic", "scratch"),
+            ("failed", "other", "scratch"),
+        ]
+    }
+    assert not list(out.glob(".reports-*"))
+
+    with (folder / "winners.csv").open() as file:
+        winners = list(csv.DictReader(file))
+    assert [(row["regime"], row["winner"], row["run_id"]) for row in winners] == [
+        ("finetune", "adamw", store["finetune"]),
+        ("scratch", "dals", store["scratch"]),
+    ]
+    assert winners[1]["dataset"] == "synthetic-ds"
+    assert float(winners[1]["test_acc_mean"]) == pytest.approx(0.89)
+    assert "0.9067 ± 0.0416" in (folder / "winners.md").read_text()
+
+    with (folder / "mean_rank.csv").open() as file:
+        ranks = [
+            (row["strategy"], float(row["mean_rank"]), int(row["studies"]), int(row["wins"]))
+            for row in csv.DictReader(file)
+        ]
+    assert ranks == [
+        ("adamw", 1.5, 2, 1),
+        ("dals", 1.5, 2, 1),
+        ("fixed_sgd", 3.0, 1, 0),
+        ("lion", 3.0, 1, 0),
+        ("rmsprop", 4.0, 1, 0),
+        ("sgd", 4.0, 1, 0),
+    ]
+
+    # Errors 1 − test mean. scratch: dals 0.11, adamw 0.12, fixed_sgd 0.26, sgd failed;
+    # finetune: lion 0.14, dals 0.16, adamw 0.20, rmsprop failed. Absent strategies: ∞.
+    with (folder / "performance_profile.csv").open() as file:
+        profile = list(csv.DictReader(file))
+    assert len(profile) == len(PROFILE_TAUS) == 301
+    at_one, at_four = profile[0], profile[-1]
+    assert float(at_one["tau"]) == 1.0 and float(at_four["tau"]) == 4.0
+    expected_at_one = {"adamw": 0, "dals": 0.5, "fixed_sgd": 0, "lion": 0.5, "rmsprop": 0, "sgd": 0}
+    expected_at_four = {
+        "adamw": 1,
+        "dals": 1,
+        "fixed_sgd": 0.5,
+        "lion": 0.5,
+        "rmsprop": 0,
+        "sgd": 0,
+    }
+    assert {key: float(at_one[key]) for key in expected_at_one} == expected_at_one
+    assert {key: float(at_four[key]) for key in expected_at_four} == expected_at_four
+    # adamw's ratios: 0.12/0.11 = 1.0909 (scratch), 0.20/0.14 = 1.4286 (finetune).
+    steps = {
+        float(profile[index]["tau"]): float(profile[index]["adamw"]) for index in (9, 10, 42, 43)
+    }
+    assert steps == {1.09: 0.0, 1.10: 0.5, 1.42: 0.5, 1.43: 1.0}
+    for name in ("winners.md", "mean_rank.md", "performance_profile.png"):
+        assert (folder / name) in written
+
+
+def test_a_failing_report_leaves_the_previous_reports_folder_as_it_was(store, monkeypatch):
+    out = store["out"]
+    (out / "reports").mkdir(exist_ok=True)
+    (out / "reports" / "earlier.txt").write_text("kept")
+    calls = []
+
+    def fail_on_second_study(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        return write_study_files(*args)
+
+    monkeypatch.setattr(store_report, "write_study_files", fail_on_second_study)
+    with pytest.raises(RuntimeError, match="disk full"):
+        reports.write_reports(out)
+    assert (out / "reports" / "earlier.txt").read_text() == "kept"
+    assert not list(out.glob(".reports-*"))
+
+
+def test_the_report_command_writes_the_cross_study_files(store, capsys):
+    out = store["out"]
+    assert main(["report", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    for name in ("winners.csv", "mean_rank.csv", "performance_profile.png"):
+        assert str(out / "reports" / name) in printed
+        assert (out / "reports" / name).is_file()
+
+
+def test_report_without_a_store_is_one_line_and_creates_nothing(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", "--out", str(empty)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert f"no study store at {empty / 'mlflow.db'}" in error
+    assert "python -m dals_tune search --out" in error
+    assert list(empty.iterdir()) == []
+    assert main(["report", "--out", str(tmp_path / "missing")]) == 2
+    assert not (tmp_path / "missing").exists()

@@ -1,0 +1,190 @@
+"""``python -m dals_tune search``: real studies on a local Ray, recorded in a real MLflow store.
+
+The end-to-end study is the one the issue names; the others are kept small (a data subset,
+one or two epochs) because each starts its own Ray.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from dals_tune import tracking
+from dals_tune.cli import main
+from dals_tune.search import longest_warmup_epochs, resolve_strategies
+
+
+def studies_in(out: Path) -> list[dict]:
+    tracker = tracking.open_store(out)
+    return [s for s in tracker.all_studies()]
+
+
+@pytest.mark.slow
+def test_end_to_end_study_names_a_winner_from_seed_reruns(tmp_path, capsys):
+    out = tmp_path / "runs"
+    code = main(
+        [
+            "search", "--workload", "synthetic", "--strategies", "dals,cosine_sgd,adamw",
+            "--samples", "2", "--max-epochs", "3", "--seeds", "2", "--out", str(out),
+        ]
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "winner:" in printed and "python -m dals_tune ui --out" in printed
+    assert printed.count("] ") >= 12  # one progress line per trial and per re-run
+
+    tracker = tracking.open_store(out)
+    (parent,) = tracker.all_studies()
+    assert parent["status"] == "FINISHED"
+    tags = parent["tags"]
+    for key in ("workload", "dataset", "regime", "model", "searcher", "scheduler", "budget"):
+        assert tags[key], key
+    assert tags["regime"] == "scratch" and tags["scheduler"] == "asha"
+    assert tags["dals.winner"] in {"dals", "cosine_sgd", "adamw"}
+    assert 0.0 < float(tags["dals.winner_val_acc"]) <= 1.0
+
+    children = tracker.trials_of(parent["run_id"])
+    trials = [c for c in children if c["tags"]["kind"] == "trial"]
+    reruns = [c for c in children if c["tags"]["kind"] == "rerun"]
+    assert len(trials) == 6  # 2 per strategy: the same budget for each
+    assert len(reruns) == 6  # 2 seeds per strategy
+    for child in children:
+        assert child["tags"]["strategy"] in {"dals", "cosine_sgd", "adamw"}
+        assert child["tags"]["status"] in {"completed", "pruned", "diverged", "errored"}
+        assert child["tags"]["generation"]
+        assert "val_acc" in child["metrics"] and "epoch_seconds" in child["metrics"]
+    for strategy in ("dals", "cosine_sgd", "adamw"):
+        mine = [t for t in trials if t["tags"]["strategy"] == strategy]
+        assert sum(t["tags"].get("default") == "1" for t in mine) == 1  # defaults first
+        seeds = {r["tags"]["seed"] for r in reruns if r["tags"]["strategy"] == strategy}
+        assert seeds == {"1", "2"}  # fresh seeds, not the search's seed 0
+    # The winner is the best mean validation accuracy over the re-runs.
+    by_strategy: dict[str, list[float]] = {}
+    for rerun in reruns:
+        by_strategy.setdefault(rerun["tags"]["strategy"], []).append(
+            rerun["metrics"]["best_val_acc"]
+        )
+    means = {s: sum(v) / len(v) for s, v in by_strategy.items()}
+    assert tags["dals.winner"] == max(means, key=means.get)
+
+    (study_folder,) = (out / "studies").iterdir()
+    with open(study_folder / "leaderboard.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert sorted(row["strategy"] for row in rows) == ["adamw", "cosine_sgd", "dals"]
+    assert all(row["val_acc_mean"] and row["val_acc_std"] for row in rows)
+    config = json.loads((study_folder / "resolved_config.json").read_text())
+    assert set(config["best_configs"]) == {"dals", "cosine_sgd", "adamw"}
+    assert (out / "optuna.db").exists()  # the searcher's studies, for optuna-dashboard
+    assert (out / "ray").is_dir()
+
+    assert main(["report", "--out", str(out)]) == 0
+    reports = out / "reports"
+    assert (reports / "winners.csv").exists()
+    assert (reports / "performance_profile.png").stat().st_size > 0
+    with open(reports / "winners.csv") as file:
+        (winner_row,) = list(csv.DictReader(file))
+    assert winner_row["winner"] == tags["dals.winner"]
+
+    # Nothing to resume once the study has finished: one line, exit 2.
+    assert main(["search", "--out", str(out), "--resume"]) == 2
+    assert "no interrupted study" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_joint_mode_records_the_chosen_strategy_and_honours_a_space_file(tmp_path):
+    out = tmp_path / "runs"
+    space = tmp_path / "space.yaml"
+    space.write_text("adamw:\n  lr: {low: 0.001, high: 0.0012, log: true}\n")
+    code = main(
+        [
+            "search", "--mode", "joint", "--strategies", "adamw,fixed_sgd", "--samples", "2",
+            "--max-epochs", "1", "--seeds", "0", "--subset", "400", "--eval-subset", "200",
+            "--space", str(space), "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    tracker = tracking.open_store(out)
+    (parent,) = tracker.all_studies()
+    assert parent["tags"]["mode"] == "joint"
+    trials = tracker.trials_of(parent["run_id"])
+    assert len(trials) == 4  # samples × strategies, in one Optuna study
+    chosen = {t["tags"]["strategy"] for t in trials}
+    assert chosen <= {"adamw", "fixed_sgd"} and chosen
+    for trial in trials:
+        if trial["tags"]["strategy"] == "adamw":
+            assert 0.001 <= float(trial["params"]["lr"]) <= 0.0012  # narrowed by the file
+        assert not any("." in name for name in trial["params"])  # plain names only
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--strategies", "dalls"], "unknown strategy 'dalls'"),
+        (["--workload", "mnist"], "unknown workload 'mnist'"),
+        (["--samples", "0"], "--samples must be a positive integer"),
+        (["--max-epochs", "0"], "--max-epochs must be a positive integer"),
+        (["--address", "127.0.0.1:9"], "cannot reach the Ray cluster"),
+        (["--mode", "joint", "--scheduler", "pbt"], "use it with --mode per-strategy"),
+        (["--resume"], "no interrupted study"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, arguments, message):
+    out = tmp_path / "runs"
+    code = main(["search", "--out", str(out), *arguments])
+    error = capsys.readouterr().err
+    assert code == 2
+    assert message in error
+    assert error.count("\n") == 1 and error.startswith("error: ")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("adamw:\n  lr: {low: 1.0, high: 0.1}\n", "adamw"),
+        ("adamw: [1, 2\n", "space file"),
+        ("adamw:\n  no_such_knob: 0.1\n", "no_such_knob"),
+    ],
+)
+def test_a_bad_space_file_is_refused_before_anything_is_written(tmp_path, capsys, content, message):
+    out = tmp_path / "runs"
+    space = tmp_path / "space.yaml"
+    space.write_text(content)
+    code = main(["search", "--strategies", "adamw", "--space", str(space), "--out", str(out)])
+    error = capsys.readouterr().err
+    assert code == 2 and message in error and error.count("\n") == 1
+    assert not out.exists()
+
+
+def test_strategy_lists_and_the_asha_grace_period():
+    assert resolve_strategies(["dals,adamw", "dals"]) == ("dals", "adamw")
+    everything = resolve_strategies(["all"])
+    assert "dals" in everything and "refined" not in everything and len(everything) >= 27
+    import search_spaces
+
+    spaces = {sid: search_spaces.space_for(sid) for sid in ("dals", "adamw", "fixed_sgd")}
+    # DALS searches warmup fractions up to 0.2: no trial is judged inside its warmup.
+    assert longest_warmup_epochs(spaces, 10) == 2
+    assert longest_warmup_epochs({"fixed_sgd": spaces["fixed_sgd"]}, 10) == 1
+
+
+@pytest.mark.slow
+def test_pbt_runs_a_population_per_strategy_from_checkpoints(tmp_path):
+    out = tmp_path / "runs"
+    code = main(
+        [
+            "search", "--scheduler", "pbt", "--strategies", "adamw", "--samples", "4",
+            "--max-epochs", "3", "--seeds", "0", "--subset", "400", "--eval-subset", "200",
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    tracker = tracking.open_store(out)
+    (parent,) = tracker.all_studies()
+    assert parent["tags"]["scheduler"] == "pbt" and parent["tags"]["searcher"] == "random"
+    trials = tracker.trials_of(parent["run_id"])
+    assert len(trials) == 4
+    assert {t["tags"]["status"] for t in trials} <= {"completed", "pruned"}

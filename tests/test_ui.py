@@ -1,0 +1,227 @@
+"""``python -m dals_tune ui``: MLflow's UI on a study store, checked in a real browser.
+
+The browser test drives Debian's Chromium (``/usr/bin/chromium``, installed by ``.ci/run``)
+through Playwright; it never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dals_tune.cli import main
+from dals_tune.tracking import open_store, serve_ui
+
+CHROMIUM = Path("/usr/bin/chromium")
+STUDY_TAGS = {
+    "dataset": "synthetic",
+    "regime": "from_scratch",
+    "model": "mlp",
+    "searcher": "random",
+    "scheduler": "asha",
+    "budget": "3x2",
+    "seed": 0,
+}
+TRIALS = [  # trial id, strategy, status, validation accuracy per epoch
+    ("t1", "dals", "completed", [0.61, 0.85, 0.93]),
+    ("t2", "adamw", "completed", [0.55, 0.80, 0.90]),
+    ("t3", "cosine_sgd", "pruned", [0.40]),
+    ("t4", "adamw", "pruned", [0.31]),
+]
+
+
+@dataclass
+class Study:
+    out: Path
+    experiment_id: str
+    parent: str
+    children: dict[str, tuple[str, str]]  # run id -> (strategy, status)
+
+
+def build_study(out: Path) -> Study:
+    """A finished study through the Tracker API: one parent, four trials, a winner."""
+    tracker = open_store(out)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {"strategies": "dals,adamw,cosine_sgd"})
+    children = {}
+    for trial_id, strategy, status, accuracies in TRIALS:
+        epochs = [
+            {"epoch": epoch, "val_acc": acc, "val_loss": 1.0 - acc}
+            for epoch, acc in enumerate(accuracies, start=1)
+        ]
+        run_id = tracker.log_trial(parent, trial_id, strategy, 3, status, {"lr": 0.1}, epochs)
+        children[run_id] = (strategy, status)
+    leaderboard = out / "leaderboard.csv"
+    leaderboard.write_text("strategy,best_val_acc\ndals,0.93\nadamw,0.90\n")
+    tracker.finish_study(parent, "dals", 0.93, [leaderboard])
+    return Study(out, tracker.experiment_for("synthetic"), parent, children)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class RunningUI:
+    url: str
+    process: subprocess.Popen
+    stdout: str = ""  # filled in once the command has ended
+    stderr: str = ""
+
+
+@contextmanager
+def ui_server(out: Path, port: int, timeout: float = 60.0) -> Iterator[RunningUI]:
+    """Run ``python -m dals_tune ui --out OUT --port PORT`` until the block ends.
+
+    Yields once ``/health`` answers. On leaving, sends SIGINT to the command's process group,
+    as Ctrl-C in a terminal does, and waits for it to end; ``stdout``, ``stderr`` and
+    ``process.returncode`` are then set. The output goes to files, not pipes: the server's
+    access log would fill a pipe nobody reads.
+    """
+    with tempfile.TemporaryDirectory() as logs:
+        stdout_path, stderr_path = Path(logs, "stdout"), Path(logs, "stderr")
+        with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dals_tune", "ui", "--out", str(out), "--port", str(port)],
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+                preexec_fn=default_sigint,
+            )
+        running = RunningUI(f"http://127.0.0.1:{port}", process)
+        try:
+            deadline = time.monotonic() + timeout
+            while not answers_health(port):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"the UI did not answer on port {port}: {stderr_path.read_text()[-2000:]}"
+                    )
+                time.sleep(0.2)
+            yield running
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+            running.stdout = stdout_path.read_text()
+            running.stderr = stderr_path.read_text()
+
+
+def default_sigint() -> None:
+    """Let the command take Ctrl-C even when pytest was started with SIGINT ignored (a
+    background job of a script), which its children would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def answers_health(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed at /usr/bin/chromium; .ci/run installs it",
+)
+def test_the_browser_shows_strategy_and_status_of_each_trial_and_the_winner(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    study = build_study(tmp_path / "study")
+    port = free_port()
+    with ui_server(study.out, port) as ui, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            # Wide: the runs table draws only the columns in view, and the chosen ones come
+            # after MLflow's default columns.
+            page = browser.new_page(viewport={"width": 2560, "height": 1200})
+            page.set_default_timeout(20_000)
+
+            # The runs table. MLflow keeps the chosen columns in the browser's local storage,
+            # not in the URL, so they are chosen the way a user does: Columns, search, tick.
+            page.goto(
+                f"{ui.url}/#/experiments/{study.experiment_id}/runs?workflowType=machine_learning"
+            )
+            parent_row = page.locator(f"[role=row][row-id='{study.parent}']")
+            expect(parent_row.first).to_contain_text("study-synthetic")
+            page.get_by_role("button", name="Columns").click()
+            selector = page.get_by_role("dialog")
+            for tag in ("strategy", "status"):
+                selector.get_by_placeholder("Search columns").fill(tag)
+                selector.get_by_text(tag, exact=True).first.click()
+            page.keyboard.press("Escape")
+            for tag in ("strategy", "status"):
+                header = page.locator(f"[role=columnheader][col-id='tags.`{tag}`']")
+                expect(header).to_have_text(tag)
+
+            # Trials are nested under the study's run: expand it, then read each trial's row.
+            parent_row.locator("[col-id='attributes.`Run Name`'] button").click()
+            for run_id, (strategy, status) in study.children.items():
+                row = page.locator(f"[role=row][row-id='{run_id}']")
+                expect(row.locator("[col-id='tags.`strategy`']")).to_have_text(strategy)
+                expect(row.locator("[col-id='tags.`status`']")).to_have_text(status)
+            expect(page.get_by_text("dals-t1", exact=True)).to_be_visible()
+
+            # The study's own page lists the winner among its tags, as "dals.winner: dals".
+            page.goto(f"{ui.url}/#/experiments/{study.experiment_id}/runs/{study.parent}")
+            winner = page.get_by_text(re.compile(r"^dals\.winner\s*:\s*dals$"))
+            expect(winner.first).to_be_visible()
+        finally:
+            browser.close()
+
+    assert ui.process.returncode == 0  # Ctrl-C ends the command quietly
+    assert f"MLflow UI: {ui.url}  (Ctrl-C to stop)" in ui.stdout.splitlines()
+    assert "Traceback" not in ui.stderr
+
+
+def test_ui_without_a_store_says_to_run_search_first_and_creates_nothing(tmp_path, capsys):
+    out = tmp_path / "no_study_yet"
+    assert main(["ui", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "no study store" in error
+    assert f"python -m dals_tune search --out {out}" in error
+    assert not out.exists()
+
+
+def test_ui_on_a_missing_sqlite_uri_creates_no_database(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'missing.db'}"
+    with pytest.raises(ValueError, match="no MLflow store"):
+        serve_ui(tmp_path, uri)
+    assert not list(tmp_path.iterdir())
+
+
+def test_ui_on_a_busy_port_is_one_line_before_any_server_starts(tmp_path):
+    open_store(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ValueError) as caught:
+            serve_ui(tmp_path, host="127.0.0.1", port=port)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"port {port} on 127.0.0.1 is already in use" in message
+    assert "--port" in message
