@@ -306,12 +306,12 @@ class _StudyRunner:
         self.best: dict[str, float] = {}
         self.timings: list[TuneRunTiming] = []
         self.cluster_cpus = cluster_cpus
-        searched = 1 if self.settings.mode == "joint" else 0
-        per_strategy = [self._samples_for(sid) for sid in checked.strategy_ids]
-        joint_total = self.settings.samples * len(checked.strategy_ids)
-        self.planned = (joint_total if searched else sum(per_strategy)) + self.settings.seeds * len(
-            checked.strategy_ids
-        )
+        ids = checked.strategy_ids
+        if self.settings.mode == "joint":
+            search_trials = self.settings.samples * len(ids)
+        else:
+            search_trials = sum(self._samples_for(sid) for sid in ids)
+        self.planned = search_trials + self.settings.seeds * len(ids)  # for "[done/planned]"
 
     # ----- step 1: search ----------------------------------------------------------------
 
