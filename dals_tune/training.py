@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from dals_tune import strategies
+from dals_tune.gradient_buffer import GradientBuffer
 from dals_tune.workloads import build_workload
 
 # Keys a trial config holds besides the strategy's own hyperparameters.
@@ -115,7 +116,7 @@ def train(
 
     for epoch in range(start_epoch, epochs):
         run = _train_epoch(workload, model, strategy, optimizer, scheduler, autocast, epoch)
-        l1, l2 = whole_gradient_norms(run.norm_parts)
+        l1, l2 = _on_host(run.grad_norms_l1), _on_host(run.grad_norms_l2)
         record.grad_norms_l1.extend(l1.tolist())
         record.grad_norms_l2.extend(l2.tolist())
         if run.diverged or not _parameters_finite(model):
@@ -164,7 +165,8 @@ class EpochRun:
 
     losses: list[torch.Tensor]
     samples: int
-    norm_parts: list[tuple[list[torch.Tensor], list[torch.Tensor]]]
+    grad_norms_l1: list[torch.Tensor]  # one 0-d tensor per optimizer step, on the device
+    grad_norms_l2: list[torch.Tensor]
     diverged: bool
     seconds: float
 
@@ -182,13 +184,13 @@ def _train_epoch(
     model.train()
     _set_optimizer_mode(strategy, optimizer, training=True)
     loss_fn = nn.CrossEntropyLoss()
-    run = EpochRun(losses=[], samples=0, norm_parts=[], diverged=False, seconds=0.0)
-    parameters = [p for p in model.parameters() if p.requires_grad]
+    run = EpochRun([], 0, [], [], diverged=False, seconds=0.0)
+    gradients = GradientBuffer([p for p in model.parameters() if p.requires_grad])
     started = time.perf_counter()
     for inputs, labels in workload.train_batches(epoch):
 
         def recompute(inputs: Any = inputs, labels: torch.Tensor = labels) -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
+            gradients.zero_grad()
             with autocast:
                 loss = loss_fn(workload.forward(model, inputs).float(), labels)
             loss.backward()
@@ -200,7 +202,9 @@ def _train_epoch(
         if len(run.losses) % DIVERGENCE_CHECK_EVERY == 0 and not _all_finite(recent):
             run.diverged = True
             break
-        run.norm_parts.append(tensor_gradient_norms(parameters))
+        l1, l2 = gradients.norms()
+        run.grad_norms_l1.append(l1)
+        run.grad_norms_l2.append(l2)
         strategies.optimizer_step(strategy, optimizer, loss, recompute)
         if scheduler is not None:
             scheduler.step()
@@ -211,28 +215,9 @@ def _train_epoch(
     return run
 
 
-def tensor_gradient_norms(
-    parameters: list[nn.Parameter],
-) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Per-tensor ℓ1 and ℓ2 gradient norms: two multi-tensor kernels, left on the device.
-    Reducing them to whole-gradient norms waits for the epoch's end, so a step costs no
-    more kernel launches than these two and never makes a GPU wait."""
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if not grads:
-        zero = torch.zeros((), device=parameters[0].device)
-        return [zero], [zero]
-    return list(torch._foreach_norm(grads, 1)), list(torch._foreach_norm(grads, 2))
-
-
-def whole_gradient_norms(
-    parts: list[tuple[list[torch.Tensor], list[torch.Tensor]]],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per step, ‖g‖₁ = Σ_i ‖g_i‖₁ and ‖g‖₂ = (Σ_i ‖g_i‖₂²)^½ over the tensors g_i."""
-    if not parts:
-        return torch.zeros(0), torch.zeros(0)
-    l1 = torch.stack([torch.stack(step).float().sum() for step, _ in parts])
-    l2 = torch.stack([torch.linalg.vector_norm(torch.stack(step).float()) for _, step in parts])
-    return l1.cpu(), l2.cpu()
+def _on_host(values: list[torch.Tensor]) -> torch.Tensor:
+    """An epoch's per-step values as one float tensor on the CPU: one device sync per epoch."""
+    return torch.stack(values).float().cpu() if values else torch.zeros(0)
 
 
 def apply_new_hyperparameters(
