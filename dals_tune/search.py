@@ -28,6 +28,7 @@ import dataclasses
 import json
 import math
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -233,7 +234,8 @@ def run_search(
 def _new_study_id(checked: CheckedStudy) -> str:
     name = checked.settings.workload.removeprefix("csv:")
     name = Path(name).stem if checked.settings.workload.startswith("csv:") else name
-    return f"{name}-{checked.regime}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # The random suffix keeps two studies started in the same second apart (same --out).
+    return f"{name}-{checked.regime}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
 
 
 def _study_tags(checked: CheckedStudy) -> dict[str, Any]:
@@ -320,9 +322,7 @@ class _StudyRunner:
 
         outcomes: list[Any] = []
         for plan in self._search_plans():
-            outcomes += self._timed(plan, self._log_trial)
-        for outcome in outcomes:  # trials finished before an interruption, logged once
-            self._record(outcome, kind="trial", announce=False)
+            outcomes += self._timed(plan, "trial")
         best: dict[str, dict[str, Any]] = {}
         for strategy_id in self.checked.strategy_ids:
             mine = [o for o in outcomes if _strategy_of(o) == strategy_id]
@@ -400,6 +400,8 @@ class _StudyRunner:
                         strategy_id, checked.regime, space
                     ),
                     points_to_evaluate=[space.default_point()] if default_inside(space) else [],
+                    # Per strategy: one with a long warmup does not hold back one without.
+                    grace_period=longest_warmup_epochs({strategy_id: space}, settings.max_epochs),
                 )
             )
         return [
@@ -444,16 +446,25 @@ class _StudyRunner:
             gpus_per_trial=self.settings.gpus_per_trial,
         )
         self.echo(f"re-running each strategy's best configuration with seeds {seeds}")
-        outcomes = self._timed(plan, self._log_rerun)
-        for outcome in outcomes:
-            self._record(outcome, kind="rerun", announce=False)
+        self._timed(plan, "rerun")
 
-    def _timed(self, plan: Any, on_trial_done: Callable[[Any], None]) -> list[Any]:
+    def _timed(self, plan: Any, kind: str) -> list[Any]:
+        """Run ``plan``; each trial is announced when it ends and recorded in MLflow once Tune
+        has saved it (a resumed study never runs a recorded trial again). Returns every
+        trial's outcome, all recorded."""
         from dals_tune import study
         from trainables import classification_trainable
 
         started = time.perf_counter()
-        outcomes = study.run_trials(plan, classification_trainable, on_trial_done, self.verbose)
+        outcomes = study.run_trials(
+            plan,
+            classification_trainable,
+            on_trial_done=lambda outcome: self._announce(outcome, kind),
+            verbose=self.verbose,
+            on_trial_saved=lambda outcome: self._record(outcome, kind),
+        )
+        for outcome in outcomes:  # the rest, and those finished before an interruption, once
+            self._record(outcome, kind)
         wall = time.perf_counter() - started
         per_trial = max(self.settings.cpus_per_trial, 1e-9)
         slots = max(1, min(len(outcomes), int(self.cluster_cpus // per_trial)))
@@ -503,13 +514,7 @@ class _StudyRunner:
 
     # ----- logging -----------------------------------------------------------------------
 
-    def _log_trial(self, outcome: Any) -> None:
-        self._record(outcome, kind="trial", announce=True)
-
-    def _log_rerun(self, outcome: Any) -> None:
-        self._record(outcome, kind="rerun", announce=True)
-
-    def _record(self, outcome: Any, kind: str, announce: bool) -> None:
+    def _record(self, outcome: Any, kind: str) -> None:
         strategy_id = _strategy_of(outcome)
         config = outcome.config.get("run", outcome.config)
         tags: dict[str, Any] = {"node_id": outcome.node_id or ""}
@@ -530,10 +535,9 @@ class _StudyRunner:
             seed=int(config["seed"]) if kind == "rerun" else None,
             tags=tags,
         )
-        if announce:
-            self._announce(outcome, strategy_id, kind)
 
-    def _announce(self, outcome: Any, strategy_id: str, kind: str) -> None:
+    def _announce(self, outcome: Any, kind: str) -> None:
+        strategy_id = _strategy_of(outcome)
         self.done += 1
         value = outcome.best_val_acc
         if outcome.status in ("completed", "pruned") and kind == "trial":

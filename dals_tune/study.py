@@ -181,6 +181,7 @@ class SearchGroup:
     define_by_run: Callable[[Any], dict[str, Any]]
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
     domains: dict[str, Any] = field(default_factory=dict)  # what PBT may mutate
+    grace_period: int | None = None  # this strategy's ASHA grace period (else the plan's)
 
 
 @dataclass
@@ -257,10 +258,17 @@ def run_trials(
     trainable: Callable[[dict[str, Any]], None],
     on_trial_done: OnTrialDone,
     verbose: bool = False,
+    on_trial_saved: OnTrialDone | None = None,
 ) -> list[TrialOutcome]:
     """Run (or, when its folder holds an interrupted run, restore) ``plan``; return every
-    trial's outcome. Trials that had finished before an interruption are not run again."""
-    collector = _Collector(plan, on_trial_done)
+    trial's outcome. Trials that had finished before an interruption are not run again.
+
+    ``on_trial_done`` hears of each trial as soon as it ends (to show progress);
+    ``on_trial_saved`` only once Tune's saved experiment state lists it as finished, which is
+    when a restore would no longer run it again: recording trials there (and the rest from the
+    returned outcomes) keeps a study killed at any moment free of records for trials that a
+    resume runs again. Tune saves its state every few seconds and when the run ends."""
+    collector = _Collector(plan, on_trial_done, on_trial_saved)
     _COLLECTORS[plan.name] = collector
     resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
     runnable = tune.with_resources(trainable, resources)
@@ -271,7 +279,9 @@ def run_trials(
                 str(plan_folder(plan)),
                 runnable,
                 resume_unfinished=True,
-                resume_errored=True,
+                # An errored trial already used its retries (FailureConfig) and was recorded as
+                # errored; running it again would change a record that is already final.
+                resume_errored=False,
                 param_space=_param_space(plan),
             )
         else:
@@ -358,7 +368,13 @@ def _optuna_searcher(
         sampler = optuna.samplers.RandomSampler(seed=plan.seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=plan.seed)
-    storage = optuna.storages.RDBStorage(plan.optuna_storage) if plan.optuna_storage else None
+    storage = None
+    if plan.optuna_storage:
+        # Studies sharing one --out share its SQLite file: wait for the lock, do not fail.
+        connect = {"timeout": 60} if plan.optuna_storage.startswith("sqlite") else {}
+        storage = optuna.storages.RDBStorage(
+            plan.optuna_storage, engine_kwargs={"connect_args": connect}
+        )
     name = plan.optuna_study
     if name and study_suffix:
         name = f"{name}-{study_suffix}"
@@ -375,28 +391,37 @@ def _optuna_searcher(
 
 def _scheduler(plan: TrialPlan) -> Any:
     if plan.groups:
-        mutations = {group.key: group.domains for group in plan.groups}
-        return _GroupedScheduler(
-            lambda key: _one_scheduler(plan, mutations.get(key, {}), OBJECTIVE, "max"),
-            plan.group_key,
-        )
+        by_key = {group.key: group for group in plan.groups}
+
+        def make(key: str) -> Any:
+            group = by_key.get(key)
+            mutations = group.domains if group else {}
+            grace = group.grace_period if group and group.grace_period else plan.grace_period
+            return _one_scheduler(plan, mutations, OBJECTIVE, "max", grace)
+
+        return _GroupedScheduler(make, plan.group_key)
     return _one_scheduler(plan, plan.domains)
 
 
 def _one_scheduler(
-    plan: TrialPlan, mutations: dict[str, Any], metric: str | None = None, mode: str | None = None
+    plan: TrialPlan,
+    mutations: dict[str, Any],
+    metric: str | None = None,
+    mode: str | None = None,
+    grace_period: int | None = None,
 ) -> Any:
     """ASHA, PBT or FIFO. Inside a grouped scheduler it is given the metric itself; alone,
     Tune gives it the Tuner's (and refuses a scheduler that already has one)."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 
+    grace_period = grace_period or plan.grace_period
     if plan.scheduler == "asha":
         return ASHAScheduler(
             time_attr=TIME_ATTRIBUTE,
             metric=metric,
             mode=mode,
             max_t=plan.max_epochs,
-            grace_period=min(plan.grace_period, plan.max_epochs),
+            grace_period=min(grace_period, plan.max_epochs),
             reduction_factor=3,
         )
     if plan.scheduler == "pbt":
@@ -405,7 +430,7 @@ def _one_scheduler(
             time_attr=TIME_ATTRIBUTE,
             metric=metric,
             mode=mode,
-            perturbation_interval=max(1, plan.grace_period),
+            perturbation_interval=max(1, grace_period),
             # Only the searched knobs; a space file's pinned values stay as they are.
             hyperparam_mutations=searched,
             custom_explore_fn=_KeepInsideSpace(searched),
@@ -520,13 +545,19 @@ class _GroupedScheduler(FIFOScheduler):
 
 
 class _Collector:
-    """Gathers each trial's epochs as they are reported and hands the finished trial on."""
+    """Gathers each trial's epochs as they are reported and hands the finished trial on:
+    at once to ``on_trial_done``, and to ``on_trial_saved`` once Tune has saved it."""
 
-    def __init__(self, plan: TrialPlan, on_trial_done: OnTrialDone) -> None:
+    def __init__(
+        self, plan: TrialPlan, on_trial_done: OnTrialDone, on_trial_saved: OnTrialDone | None
+    ) -> None:
         self.plan = plan
         self.on_trial_done = on_trial_done
+        self.on_trial_saved = on_trial_saved
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
         self.by_folder: dict[str, TrialOutcome] = {}
+        self.unsaved: dict[str, TrialOutcome] = {}
+        self.state_seen: tuple[str, float] | None = None
 
     def result(self, trial: Any, result: Mapping[str, Any]) -> None:
         metrics = _trainer_metrics(result)
@@ -538,9 +569,49 @@ class _Collector:
         outcome = _outcome(trial.trial_id, dict(trial.config), epochs, self.plan, error)
         self.by_folder[folder.name] = outcome
         self.on_trial_done(outcome)
+        if self.on_trial_saved is not None:
+            self.unsaved[trial.trial_id] = outcome
+
+    def hand_on_saved(self) -> None:
+        """Pass on the finished trials that the newest saved experiment state holds."""
+        if not self.unsaved:
+            return
+        state = _newest_experiment_state(plan_folder(self.plan))
+        if state is None or state == self.state_seen:
+            return
+        self.state_seen = state
+        saved = _finished_trials_in(Path(state[0]))
+        for trial_id in [t for t in self.unsaved if t in saved]:
+            self.on_trial_saved(self.unsaved.pop(trial_id))
 
     def outcome_of_folder(self, folder: Path) -> TrialOutcome | None:
         return self.by_folder.get(folder.name)
+
+
+def _newest_experiment_state(folder: Path) -> tuple[str, float] | None:
+    """(path, mtime) of the experiment state ``Tuner.restore`` would load from ``folder``."""
+    newest = None
+    for path in folder.glob("experiment_state-*.json"):
+        with contextlib.suppress(OSError):
+            mtime = path.stat().st_mtime
+            if newest is None or mtime > newest[1]:
+                newest = (str(path), mtime)
+    return newest
+
+
+def _finished_trials_in(state_file: Path) -> set[str]:
+    """Ids of the trials an experiment state file lists as terminated or errored (nothing
+    while the file is being written)."""
+    try:
+        trial_data = json.loads(state_file.read_text()).get("trial_data", [])
+        finished = set()
+        for trial_json, _run_metadata in trial_data:
+            trial = json.loads(trial_json)
+            if trial.get("status") in ("TERMINATED", "ERROR"):
+                finished.add(str(trial.get("trial_id")))
+        return finished
+    except (OSError, ValueError, TypeError, AttributeError):
+        return set()
 
 
 # The driver's collectors by plan name: a restored Tuner unpickles its callback, which finds
@@ -551,6 +622,9 @@ _COLLECTORS: dict[str, _Collector] = {}
 class _OutcomeCallback(tune.Callback):
     def __init__(self, plan_name: str) -> None:
         self.plan_name = plan_name
+
+    def on_step_begin(self, iteration: int, trials: list, **info):
+        _COLLECTORS[self.plan_name].hand_on_saved()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info):
         _COLLECTORS[self.plan_name].result(trial, result)

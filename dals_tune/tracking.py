@@ -87,8 +87,11 @@ def open_store(out: Path, tracking_uri: str | None = None) -> Tracker:
         uri = tracking_uri
         artifact_root = None
         _check_uri(uri)
+    # Opening a new SQLite store creates its schema; two studies starting at once on one --out
+    # would both run MLflow's migrations and one would fail, so they take turns.
+    lock = _file_lock(out / ".mlflow.lock") if tracking_uri is None else contextlib.nullcontext()
     try:
-        with warnings.catch_warnings():  # MLflow's own SQLAlchemy deprecations, not ours
+        with lock, warnings.catch_warnings():  # MLflow's SQLAlchemy deprecations, not ours
             warnings.filterwarnings("ignore", message=".*noload.*")
             client = mlflow.MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)
@@ -355,6 +358,19 @@ def git_commit() -> str:
 
 
 # ----- helpers ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block."""
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _check_writable_folder(folder: Path, what: str) -> None:

@@ -171,6 +171,31 @@ def test_strategy_lists_and_the_asha_grace_period():
     assert longest_warmup_epochs({"fixed_sgd": spaces["fixed_sgd"]}, 10) == 1
 
 
+def test_each_strategy_gets_asha_rungs_from_its_own_warmup(tmp_path):
+    """One ASHA per strategy, each with the grace period of its own longest warmup: a
+    strategy without warmup is judged from the first epoch, DALS only after its warmup."""
+    from types import SimpleNamespace
+
+    from dals_tune import study
+
+    groups = [
+        study.SearchGroup(key="dals", num_samples=2, define_by_run=dict, grace_period=6),
+        study.SearchGroup(key="adamw", num_samples=2, define_by_run=dict, grace_period=1),
+    ]
+    plan = study.TrialPlan(
+        name="search", storage=tmp_path, constants={}, num_samples=4, max_epochs=27,
+        scheduler="asha", grace_period=6, groups=groups,
+    )  # fmt: skip
+    grouped = study._scheduler(plan)
+
+    def first_rungs(strategy: str) -> list[int]:
+        asha = grouped._of(SimpleNamespace(config={"strategy": strategy}))
+        return sorted(milestone for milestone, _ in asha._brackets[0]._rungs)
+
+    assert first_rungs("dals") == [6, 18]
+    assert first_rungs("adamw") == [1, 3, 9, 27]
+
+
 @pytest.mark.slow
 def test_pbt_runs_a_population_per_strategy_from_checkpoints(tmp_path):
     out = tmp_path / "runs"
