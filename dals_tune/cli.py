@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from dals_tune import __version__
 from dals_tune.study_settings import SearchSettings as SearchDefaults
@@ -20,8 +21,16 @@ USAGE_ERROR = 2
 DEFAULT_OUT = "./dals_tune_runs"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the package's error convention: a usage error is one line on stderr and
+    exit code 2, pointing at ``--help`` instead of printing the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m dals_tune",
         description="Find out which learning-rate strategy works best, and prove it.",
     )
@@ -41,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strategy", required=True, help="a strategy id (see 'strategies')")
     train.add_argument("--regime", choices=["scratch", "finetune"], default=None)
     train.add_argument("--epochs", type=positive_int, default=10)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=non_negative_int, default=0)
     train.add_argument("--device", default="auto", help="auto, cpu or cuda")
     add_data_arguments(train)
     train.add_argument(
@@ -81,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--address", default=None, help="join a Ray cluster: 'auto' or HOST:PORT (default: local)"
     )
     search.add_argument("--space", default=None, help="a YAML/JSON file narrowing the spaces")
-    search.add_argument("--seed", type=int, default=0, help="the searcher's and trials' seed")
+    search.add_argument(
+        "--seed", type=non_negative_int, default=0, help="the searcher's and trials' seed"
+    )
     search.add_argument("--resume", action="store_true", help="continue the interrupted study")
     search.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     add_store_arguments(search)
@@ -97,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui = commands.add_parser("ui", help="open the MLflow UI on the study store (localhost)")
     add_store_arguments(ui)
     ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default local)")
-    ui.add_argument("--port", type=positive_int, default=5000)
+    ui.add_argument("--port", type=port_number, default=5000)
     ui.set_defaults(run=run_ui)
     return parser
 
@@ -118,6 +129,23 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {value}")
     return value
 
 
@@ -310,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, PermissionError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        # One line, whatever the message: a library's own text may span several.
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return USAGE_ERROR
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as Unix tools do.

@@ -119,6 +119,9 @@ def check(settings: SearchSettings) -> CheckedStudy:
         )
     if settings.cpus_per_trial <= 0 or settings.gpus_per_trial < 0:
         raise ValueError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    from dals_tune import tracking
+
+    tracking.check_store(settings.out, settings.tracking_uri)  # before Ray starts, creating nothing
     strategy_ids = resolve_strategies(settings.strategies)
     probe = {**settings.trial_constants(settings.regime or "scratch"), "device": "cpu"}
     if settings.regime is None:
@@ -165,14 +168,17 @@ def absolute_settings(settings: SearchSettings) -> SearchSettings:
 
 
 def interrupted_study(out: Path) -> Path | None:
-    """The newest study under ``out`` that has not finished, if any."""
+    """The newest study under ``out`` that has not finished, if any. A state file that cannot
+    be read counts as unfinished, so that ``StudyState.load`` refuses it by name instead of an
+    older study being resumed in its place."""
     states = sorted((out / "studies").glob(f"*/{STATE_FILE}"), key=lambda p: p.stat().st_mtime)
     for path in reversed(states):
         try:
-            if json.loads(path.read_text()).get("phase") != "finished":
-                return path
-        except (OSError, json.JSONDecodeError):
-            continue
+            finished = json.loads(path.read_text()).get("phase") == "finished"
+        except (OSError, ValueError, AttributeError):
+            return path
+        if not finished:
+            return path
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ STATE_FILE = "study.json"
 # The quick default study of `python -m dals_tune search` with no arguments: a strategy from
 # each generation but the last, a few trials each, on the synthetic task.
 QUICK_STRATEGIES = ("fixed_sgd", "cosine_sgd", "adamw", "dals")
+PATH_FIELDS = ("out", "space_file", "data_dir")  # a pathlib.Path is as good as a str here
+KIND_NAMES = {"int": "an integer", "float": "a number", "str": "a string"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,31 @@ class SearchSettings:
     batch_size: int | None = None
     label_column: str | None = None
     precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        """Refuse a value of the wrong kind in one line (from a library caller, or a damaged
+        ``study.json``); ranges are :func:`dals_tune.search.check`'s to refuse."""
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            kinds = str(item.type).split(" | ")
+            if value is None and "None" in kinds:
+                continue
+            if kinds[0].startswith("tuple"):
+                expected = "a tuple of strategy ids"
+                ok = isinstance(value, tuple | list) and all(isinstance(v, str) for v in value)
+            elif kinds[0] in ("int", "float"):
+                expected = KIND_NAMES[kinds[0]]
+                number = int if kinds[0] == "int" else int | float
+                ok = isinstance(value, number) and not isinstance(value, bool)
+            else:
+                expected = KIND_NAMES["str"]
+                path = item.name in PATH_FIELDS and isinstance(value, os.PathLike)
+                ok = isinstance(value, str) or path
+            if not ok:
+                optional = " or None" if "None" in kinds else ""
+                raise ValueError(
+                    f"search setting {item.name} must be {expected}{optional}, got {value!r}"
+                )
 
     def trial_constants(self, regime: str) -> dict[str, Any]:
         """What every trial's config holds besides the strategy and its hyperparameters."""
@@ -87,7 +115,18 @@ class StudyState:
 
     @classmethod
     def load(cls, path: Path) -> StudyState:
-        data = json.loads(path.read_text())
-        settings = data.pop("settings")
-        settings["strategies"] = tuple(settings["strategies"])
-        return cls(settings=SearchSettings(**settings), **data)
+        """The state ``save`` wrote; anything else (a truncated or hand-edited file) is
+        refused in one line that names it."""
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict):
+                raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
+            settings = data.pop("settings")
+            settings["strategies"] = tuple(settings["strategies"])
+            return cls(settings=SearchSettings(**settings), **data)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            reason = str(error) if isinstance(error, ValueError) else repr(error)
+            raise ValueError(
+                f"cannot resume from {path}: not a study state dals_tune wrote ({reason}); "
+                "move that study folder away, or run search without --resume to start anew"
+            ) from error

@@ -103,6 +103,16 @@ def open_store(out: Path, tracking_uri: str | None = None) -> Tracker:
     return Tracker(client=client, tracking_uri=uri, artifact_root=artifact_root)
 
 
+def check_store(out: Path | str, tracking_uri: str | None = None) -> None:
+    """What :func:`open_store` checks, creating nothing: a study calls it before it starts
+    Ray, so a bad ``--out`` or ``--tracking-uri`` is one line within a second and leaves no
+    folder behind."""
+    if tracking_uri is None:
+        _check_writable_folder(Path(out).expanduser().absolute(), "--out", create=False)
+    else:
+        _check_uri(tracking_uri, create=False)
+
+
 @dataclass
 class Tracker:
     """Writes and reads one MLflow store; every method takes explicit experiment/run ids."""
@@ -373,12 +383,19 @@ def _file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _check_writable_folder(folder: Path, what: str) -> None:
-    """Create ``folder`` and prove it writable by creating (and removing) a file in it; file
-    permission bits alone mislead when running as root or on some network file systems."""
+def _check_writable_folder(folder: Path, what: str, create: bool = True) -> None:
+    """Prove ``folder`` writable by creating (and removing) a file in it; file permission bits
+    alone mislead when running as root or on some network file systems. ``create=False``
+    creates nothing: the nearest existing ancestor must be a folder that takes the file."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".dals_write_check"):
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".dals_write_check"):
             pass
     except OSError as error:
         raise ValueError(
@@ -387,15 +404,17 @@ def _check_writable_folder(folder: Path, what: str) -> None:
         ) from None
 
 
-def _check_uri(uri: str) -> None:
+def _check_uri(uri: str, create: bool = True) -> None:
     """Reject URIs MLflow would fail on slowly (unreachable servers retry for minutes) or after
-    creating files (a SQLite database in an unwritable folder)."""
+    creating files (a SQLite database in an unwritable folder). ``create=False`` creates no
+    folder for a SQLite database either."""
     parsed = urlparse(uri)
     scheme = parsed.scheme.split("+")[0]
     if scheme == "sqlite":
         path = uri.removeprefix("sqlite:///")
         if path and path != ":memory:" and not uri.startswith("sqlite:///:"):
-            _check_writable_folder(Path(path.split("?")[0]).absolute().parent, "tracking URI")
+            folder = Path(path.split("?")[0]).absolute().parent
+            _check_writable_folder(folder, "tracking URI", create)
         return
     if scheme in ("http", "https"):
         port = parsed.port or (443 if scheme == "https" else 80)

@@ -29,6 +29,7 @@ from torch import nn
 from dals_tune import strategies
 from dals_tune.gradient_buffer import GradientBuffer
 from dals_tune.workloads import build_workload
+from dals_tune.workloads.config import whole_number
 
 # Keys a trial config holds besides the strategy's own hyperparameters.
 TRIAL_KEYS = {
@@ -37,6 +38,10 @@ TRIAL_KEYS = {
     "refine_from", "trial_name",
 }  # fmt: skip
 CHECKPOINT_FILE = "trial_state.pt"
+CHECKPOINT_KEYS = (
+    "epochs_done", "best", "model", "optimizer", "scheduler", "rng", "epochs", "grad_norms_l1",
+    "grad_norms_l2",
+)  # fmt: skip
 # Reading the loss on the host makes a GPU wait, so only DALS (which feeds it to its phase
 # detector) reads it every step; divergence is checked every few steps and at epoch end.
 # A NaN stays NaN, so the few steps taken after one change nothing but the wasted time.
@@ -77,11 +82,10 @@ def train(
 ) -> TrialRecord:
     """Run one trial. ``resume_from`` is a checkpoint folder an earlier call reported."""
     settings, hyperparameters = split_config(config)
-    seed = int(settings.get("seed", 0))
-    epochs = int(settings.get("epochs", 10))
-    if epochs <= 0:
-        raise ValueError(f"epochs must be a positive integer, got {epochs}")
+    seed = whole_number(settings.get("seed", 0), "seed", minimum=0)
+    epochs = whole_number(settings.get("epochs", 10), "epochs", minimum=1)
     strategy = strategies.get(settings["strategy"])
+    check_hyperparameters(strategy.id, hyperparameters)
     seed_everything(seed)
     workload = build_workload(settings)
     model = workload.model
@@ -157,6 +161,27 @@ def train(
                 report(metrics, Path(folder))
     record.status = "completed"
     return record
+
+
+def check_hyperparameters(strategy_id: str, hyperparameters: Mapping[str, Any]) -> None:
+    """Refuse a hyperparameter of the wrong kind or out of range in one line, before any
+    library sees it: the libraries differ in what they check (schedule-free AdamW takes a
+    negative or a textual LR and fails mid-epoch; pytorch-optimizer raises its own exception
+    type). What each name accepts is :mod:`search_spaces.accepted`, the table the search
+    spaces are checked against; constraints between two names (``tau_lo ≤ tau_hi``) are the
+    builders' to check, since they depend on the regime's defaults."""
+    from search_spaces.accepted import NOT_SEARCHABLE, value_problem
+
+    defaults = strategies.get(strategy_id).defaults["scratch"]  # same keys and kinds per regime
+    for name, value in hyperparameters.items():
+        default = defaults.get(name)
+        if name in NOT_SEARCHABLE or (value is None and default is None):
+            continue
+        if getattr(value, "ndim", None) == 0:  # a numpy or torch scalar from a searcher
+            value = value.item()
+        problem = value_problem(name, value, default)
+        if problem is not None:
+            raise ValueError(f"strategy {strategy_id!r}: {problem}")
 
 
 @dataclass
@@ -362,24 +387,39 @@ def _restore(
     scheduler: Any,
     record: TrialRecord,
 ) -> tuple[int, dict[str, float], dict[str, Any] | None]:
+    """Load a checkpoint ``_save`` wrote, or refuse it in one line.
+
+    A damaged checkpoint is an error, not a fresh start: a trial that silently began again
+    would report a budget it did not spend (and, under PBT, lose the weights it was given).
+    Under Ray Tune the trial ends as errored with this message, and the study goes on."""
     path = folder / CHECKPOINT_FILE
+    if not path.is_file():
+        raise ValueError(f"no trial checkpoint at {path}; resume from a folder train() reported")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
+        missing = [key for key in CHECKPOINT_KEYS if key not in state]
+        if missing:
+            raise KeyError(f"it lacks {', '.join(missing)}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-    except FileNotFoundError as error:
-        raise ValueError(f"no trial checkpoint at {path}") from error
-    except Exception as error:  # a truncated or foreign file: say so, don't dump a traceback
-        raise ValueError(f"corrupt trial checkpoint {path}: {error}") from error
-    rng = state["rng"]
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
-    torch.set_rng_state(rng["torch"])
-    if rng["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(rng["cuda"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        restored = int(state["epochs_done"]), dict(state["best"]), state.get("hyperparameters")
+    except Exception as error:  # truncated, foreign, or from another model: say so in one line
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = reason.split(". ")[0].strip("'\"")[:160]
+        raise ValueError(
+            f"cannot resume from {path}: damaged, or not written by train() for this workload "
+            f"and strategy ({reason}); resume from another checkpoint, or from none to start "
+            "the trial afresh"
+        ) from error
     record.epochs.extend(state["epochs"])
     record.grad_norms_l1.extend(state["grad_norms_l1"])
     record.grad_norms_l2.extend(state["grad_norms_l2"])
-    return int(state["epochs_done"]), dict(state["best"]), state.get("hyperparameters")
+    return restored

@@ -9,6 +9,7 @@ val_loss, val_acc = workload.evaluate(model, "val")
 
 from dals_tune.workloads.base import (
     DatasetNotFoundError,
+    DatasetUnreadableError,
     ModelNotFoundError,
     Split,
     Workload,
@@ -18,6 +19,7 @@ from dals_tune.workloads.registry import WORKLOADS, build_workload, workload_ids
 __all__ = [
     "WORKLOADS",
     "DatasetNotFoundError",
+    "DatasetUnreadableError",
     "ModelNotFoundError",
     "Split",
     "Workload",

@@ -40,6 +40,11 @@ class DatasetNotFoundError(ValueError):
     """A dataset has no local copy where it was looked for and cannot be downloaded."""
 
 
+class DatasetUnreadableError(ValueError):
+    """A dataset's local copy is there but cannot be read: truncated, damaged, empty, or not
+    in the format its name promises."""
+
+
 class ModelNotFoundError(ValueError):
     """No model could be found for a text workload (none given, offline, no bundled one)."""
 

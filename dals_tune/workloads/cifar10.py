@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dals_tune.workloads.base import DatasetNotFoundError, Split, Workload
+from dals_tune.workloads.base import DatasetNotFoundError, DatasetUnreadableError, Split, Workload
 from dals_tune.workloads.cache import cache_key, file_fingerprint, load_or_build
 from dals_tune.workloads.config import WorkloadConfig, cache_dir
 from dals_tune.workloads.models import SmallConvNet, resnet18
@@ -130,8 +130,27 @@ def load_images(data_dir: Path) -> tuple[dict, str]:
         found = download(data_dir)
     kind, path = found
     key = cache_key(dataset="cifar10", kind=kind, files=file_fingerprint(_fingerprinted(path)))
-    tensors = load_or_build(cache_dir(data_dir) / f"cifar10-{key}.pt", lambda: DECODERS[kind](path))
+    tensors = load_or_build(cache_dir(data_dir) / f"cifar10-{key}.pt", lambda: decode(kind, path))
     return tensors, f"{kind}: {path}"
+
+
+def decode(kind: str, path: Path) -> dict:
+    """``DECODERS[kind](path)``, with a damaged copy (a truncated batch or archive, a file
+    that is not an image) refused in one line that names it."""
+    try:
+        return DECODERS[kind](path)
+    except (DatasetNotFoundError, DatasetUnreadableError):
+        raise
+    except Exception as error:
+        raise DatasetUnreadableError(
+            f"cifar10: cannot read the {kind} at {path} ({_reason(error)}); the copy looks "
+            "damaged: replace it, or remove it to download a fresh one"
+        ) from error
+
+
+def _reason(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0][:160]}" if lines else type(error).__name__
 
 
 def find_local_copy(data_dir: Path) -> tuple[str, Path] | None:
@@ -165,7 +184,7 @@ def download(data_dir: Path) -> tuple[str, Path]:
 
 def decode_python_batches(folder: Path) -> dict:
     files = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
-    return _from_pickles(files)
+    return _from_pickles(files, str(folder))
 
 
 def decode_image_tree(root: Path) -> dict:
@@ -195,7 +214,7 @@ def decode_archive(path: Path) -> dict:
             if match and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 images.append(("/".join(match.groups()), archive.extractfile(member).read()))
     if pickles:
-        return _from_pickles(pickles)
+        return _from_pickles(pickles, str(path))
     if images:
         return _from_image_files(sorted(images), str(path))
     raise DatasetNotFoundError(
@@ -211,7 +230,7 @@ DECODERS = {
 }
 
 
-def _from_pickles(files: dict[str, bytes]) -> dict:
+def _from_pickles(files: dict[str, bytes], where: str) -> dict:
     """The official format: each batch a pickled dict with b"data" (N × 3072 uint8, the
     channels one after another) and b"labels"."""
     names = [f"data_batch_{i}" for i in range(1, 6)]
@@ -219,11 +238,25 @@ def _from_pickles(files: dict[str, bytes]) -> dict:
     if missing:
         raise DatasetNotFoundError(f"cifar10: the python batches lack {', '.join(missing)}")
 
+    def unpickle(name: str) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            batch = pickle.loads(files[name], encoding="bytes")
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            labels = np.asarray(batch[b"labels"], dtype=np.int64).reshape(-1)
+            if len(labels) != len(data):
+                raise ValueError(f"{len(data)} images but {len(labels)} labels")
+        except Exception as error:
+            raise DatasetUnreadableError(
+                f"cifar10: {where}/{name} is not a CIFAR-10 python batch ({_reason(error)}); "
+                "the copy looks damaged: replace it"
+            ) from error
+        return data, labels
+
     def read(batch_names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        batches = [pickle.loads(files[name], encoding="bytes") for name in batch_names]
-        data = np.concatenate([np.asarray(b[b"data"], dtype=np.uint8) for b in batches])
-        labels = np.concatenate([np.asarray(b[b"labels"], dtype=np.int64) for b in batches])
-        return torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), torch.from_numpy(labels)
+        batches = [unpickle(name) for name in batch_names]
+        data = np.concatenate([data for data, _ in batches])
+        labels = np.concatenate([labels for _, labels in batches])
+        return torch.from_numpy(data.copy()), torch.from_numpy(labels)
 
     train_images, train_labels = read(names)
     test_images, test_labels = read(["test_batch"])
@@ -238,7 +271,7 @@ def _from_pickles(files: dict[str, bytes]) -> dict:
 
 def _from_image_files(files: list[tuple[str, bytes]], where: str) -> dict:
     """``files``: (``split/class/name``, encoded bytes), sorted by name."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     classes = sorted({name.split("/")[1] for name, _ in files if name.startswith("train/")})
     if not classes:
@@ -253,10 +286,19 @@ def _from_image_files(files: list[tuple[str, bytes]], where: str) -> dict:
             )
         pixels = np.empty((len(chosen), 32, 32, 3), dtype=np.uint8)
         for row, (name, data) in enumerate(chosen):
-            with Image.open(io.BytesIO(data)) as image:
-                if image.size != (32, 32):
-                    raise ValueError(f"cifar10: {where}/{name} is {image.size}, not 32×32")
-                pixels[row] = np.asarray(image.convert("RGB"))
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    size = image.size
+                    pixels[row] = np.asarray(image.convert("RGB")) if size == (32, 32) else 0
+            except Exception as error:
+                unknown = isinstance(error, UnidentifiedImageError)  # its text names no file
+                reason = "no image format PIL knows" if unknown else _reason(error)
+                raise DatasetUnreadableError(
+                    f"cifar10: {where}/{name} is not a readable image ({reason}); "
+                    "replace or remove it"
+                ) from error
+            if size != (32, 32):
+                raise DatasetUnreadableError(f"cifar10: {where}/{name} is {size}, not 32×32")
         tensors[f"{split}_images"] = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
         tensors[f"{split}_labels"] = torch.tensor(
             [classes.index(name.split("/")[1]) for name, _ in chosen], dtype=torch.long

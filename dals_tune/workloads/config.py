@@ -8,6 +8,7 @@ regime).
 
 from __future__ import annotations
 
+import numbers
 import os
 import stat
 from collections.abc import Mapping
@@ -47,17 +48,18 @@ def read_config(config: Mapping[str, Any]) -> WorkloadConfig:
     regime = config.get("regime")
     if regime is not None and regime not in REGIMES:
         raise ValueError(f"regime must be 'scratch' or 'finetune', got {regime!r}")
-    seed = int(config.get("seed", 0))
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    seed = whole_number(config.get("seed", 0), "seed", minimum=0)
+    data_dir, model = config.get("data_dir"), config.get("model")
+    if data_dir is not None and not isinstance(data_dir, os.PathLike):
+        data_dir = str(data_dir)  # `--set data_dir=2024` reads as a number; a name is its text
     return WorkloadConfig(
         workload=str(config["workload"]),
         regime=regime,
         seed=seed,
-        data_dir=resolve_data_dir(config.get("data_dir")),
+        data_dir=resolve_data_dir(data_dir),
         subset=_positive_or_none(config, "subset"),
         eval_subset=_positive_or_none(config, "eval_subset"),
-        model=config.get("model"),
+        model=None if model is None else str(model),
         label_column=str(config.get("label_column") or "label"),
         text_column=config.get("text_column"),
         device=resolve_device(str(config.get("device") or "auto")),
@@ -95,8 +97,7 @@ def cache_dir(data_dir: Path) -> Path:
     else:
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         folder = base / "dals_tune"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return folder  # created by the first entry written, so a failed decode leaves nothing
 
 
 def _writable(folder: Path) -> bool:
@@ -111,10 +112,19 @@ def _positive_or_none(config: Mapping[str, Any], key: str) -> int | None:
     value = config.get(key)
     if value is None:
         return None
+    return whole_number(value, key, minimum=1)
+
+
+def whole_number(value: Any, key: str, minimum: int | None = None) -> int:
+    """``3``, ``3.0``, ``"3"`` and numpy integers → 3; anything else, or a number below
+    ``minimum``, is refused in one line."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return value
+    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not integral or (minimum is not None and value < minimum):
+        expected = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}
+        wanted = expected.get(minimum, f"an integer >= {minimum}")
+        raise ValueError(f"{key} must be {wanted}, got {value!r}")
+    return int(value)

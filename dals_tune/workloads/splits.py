@@ -93,6 +93,13 @@ def carve_splits(
                 test.labels.numpy(), eval_subset, seeded_rng(seed, EVAL_SUBSET_STREAM, 1)
             )
         )
+    sizes = {"training": len(remaining), "validation": len(val), "test": len(test)}
+    if min(sizes.values()) == 0:
+        counts = ", ".join(f"{name} {size}" for name, size in sizes.items())
+        raise ValueError(
+            f"too few examples to split ({counts}); every split needs at least one, and the "
+            f"validation split is {VALIDATION_FRACTION:.0%} of the training data"
+        )
     details = {
         "full_train_size": len(kept),
         "subset": subset,

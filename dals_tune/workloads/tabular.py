@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dals_tune.workloads.base import DatasetNotFoundError, Split, Workload
+from dals_tune.workloads.base import DatasetNotFoundError, DatasetUnreadableError, Split, Workload
 from dals_tune.workloads.config import WorkloadConfig
 from dals_tune.workloads.hub import load_tokenizer, resolve_model
 from dals_tune.workloads.models import mlp
@@ -41,7 +41,14 @@ def build_csv(config: WorkloadConfig) -> Workload:
     path = Path(config.workload.removeprefix("csv:")).expanduser()
     if not path.is_file():
         raise DatasetNotFoundError(f"csv: no file at {path}; give csv:PATH with an existing CSV")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (ValueError, OSError) as error:  # pandas' parser and empty-file errors among them
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DatasetUnreadableError(
+            f"csv: cannot read {path} as a CSV table ({reason}); give a comma-separated file "
+            "with a header row"
+        ) from error
     columns = list(frame.columns)
     if config.label_column not in frame.columns:
         raise ValueError(
@@ -111,7 +118,7 @@ def _numeric_csv(
         )
     if features.shape[1] == 0:
         raise ValueError(f"csv: {path.name} has no feature columns besides the label")
-    whole = Split(torch.from_numpy(features.to_numpy(dtype=np.float32)), labels)
+    whole = Split(torch.from_numpy(features.to_numpy(dtype=np.float32, copy=True)), labels)
     train, test = holdout_test(whole, TEST_FRACTION, config.seed)
     carved = carve_splits(train, test, config.seed, config.subset, config.eval_subset)
     mean, std = _statistics(carved.train.inputs)

@@ -43,6 +43,7 @@ from dals_tune.workloads.text_sources import (
     RTE_CLASSES,
     TREC_CLASSES,
     find_corpus,
+    read_corpus,
 )
 
 TOKENIZE_CHUNK = 2048
@@ -91,7 +92,7 @@ def build_text_task(task: TextTask, config: WorkloadConfig) -> Workload:
     )
 
     def tokenize_corpus() -> dict:
-        splits = corpus.load()
+        splits = read_corpus(task.id, corpus)
         return {name: tokenize_dataset(splits[name], tokenizer, max_length) for name in splits}
 
     tokens = load_or_build(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dals_tune.workloads.base import DatasetNotFoundError
+from dals_tune.workloads.base import DatasetNotFoundError, DatasetUnreadableError
 from dals_tune.workloads.cache import file_fingerprint
 from dals_tune.workloads.hub import hub_reachable
 
@@ -62,6 +62,21 @@ def find_corpus(task: str, data_dir: Path) -> Corpus:
     )
 
 
+def read_corpus(task: str, corpus: Corpus) -> Splits:
+    """``corpus.load()``, with a damaged copy (a truncated archive, bytes that are not text)
+    refused in one line that names it."""
+    try:
+        return corpus.load()
+    except (DatasetNotFoundError, DatasetUnreadableError):
+        raise
+    except Exception as error:
+        lines = str(error).strip().splitlines()
+        reason = f"{type(error).__name__}: {lines[0][:160]}" if lines else type(error).__name__
+        raise DatasetUnreadableError(
+            f"{task}: cannot read {corpus.source} ({reason}); the copy looks damaged: replace it"
+        ) from error
+
+
 LOCAL_FOLDERS = {"trec6": "trec", "rte": "rte", "imdb": "imdb"}
 EXPECTED = {
     "trec6": "expected train_5500.label and TREC_10.label, the UIUC files",
@@ -92,12 +107,16 @@ def read_trec_file(path: Path):
         label, _, text = line.partition(" ")
         coarse = label.split(":", 1)[0]
         if coarse not in TREC_CLASSES:
-            raise ValueError(
+            raise DatasetUnreadableError(
                 f"{path}:{number}: expected 'COARSE:fine question' with COARSE one of "
                 f"{', '.join(TREC_CLASSES)}, got {line[:40]!r}"
             )
         texts.append(text.strip())
         labels.append(TREC_CLASSES.index(coarse))
+    if not texts:
+        raise DatasetUnreadableError(
+            f"{path} holds no questions; expected 'COARSE:fine question' lines, the UIUC file"
+        )
     return _dataset({"text": texts, "label": labels})
 
 
@@ -136,7 +155,7 @@ def read_rte_file(path: Path):
     header = lines[0].rstrip("\r").split("\t")
     missing = [c for c in ("sentence1", "sentence2", "label") if c not in header]
     if missing:
-        raise ValueError(f"{path}: header lacks {', '.join(missing)}; it has {header}")
+        raise DatasetUnreadableError(f"{path}: header lacks {', '.join(missing)}; it has {header}")
     first, second, label = (header.index(c) for c in ("sentence1", "sentence2", "label"))
     texts, pairs, labels = [], [], []
     for number, line in enumerate(lines[1:], 2):
@@ -144,13 +163,15 @@ def read_rte_file(path: Path):
             continue
         fields = line.rstrip("\r").split("\t")
         if len(fields) != len(header) or fields[label] not in RTE_CLASSES:
-            raise ValueError(
+            raise DatasetUnreadableError(
                 f"{path}:{number}: expected {len(header)} tab-separated fields ending in "
                 f"{' or '.join(RTE_CLASSES)}, got {len(fields)} fields"
             )
         texts.append(fields[first])
         pairs.append(fields[second])
         labels.append(RTE_CLASSES.index(fields[label]))
+    if not texts:
+        raise DatasetUnreadableError(f"{path} holds no sentence pairs below its header")
     return _dataset({"text": texts, "text_pair": pairs, "label": labels})
 
 
