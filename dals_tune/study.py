@@ -22,6 +22,7 @@ import math
 import os
 import pickle
 import socket
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ def connect(address: str | None = None, verbose: bool = False) -> Cluster:
         warnings.filterwarnings("ignore", module="ray")
     if address not in (None, "", "local", "auto"):
         _check_reachable(address)
+        _ask_gcs(address)
     if ray.is_initialized():
         ray.shutdown()
     try:
@@ -136,7 +138,7 @@ def connect(address: str | None = None, verbose: bool = False) -> Cluster:
             logging_level=logging.INFO if verbose else logging.ERROR,
             configure_logging=True,
         )
-    except (ConnectionError, RuntimeError) as error:
+    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as error:
         ray.shutdown()
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ValueError(
@@ -155,6 +157,60 @@ def connect(address: str | None = None, verbose: bool = False) -> Cluster:
 def disconnect() -> None:
     if ray.is_initialized():
         ray.shutdown()
+
+
+def _ask_gcs(address: str, seconds: float = 10.0) -> None:
+    """Ask the cluster's GCS (the head's ``--port``) before ``ray.init``, which on a port where
+    no GCS answers retries for minutes, and which Ray 2.60 lets fail after 20 s, without
+    saying why, when the cluster wants a token. A GCS answers in milliseconds.
+
+    ``ray start --head`` turns token authentication on by itself when ``~/.ray/auth_token``
+    exists (Ray 2.60), but ``ray.init(address=HOST:PORT)`` sends a token only with
+    ``RAY_AUTH_MODE=token``. So when the GCS wants a token and ``RAY_AUTH_MODE`` is unset, the
+    one at hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``) is sent,
+    as ``ray start --head`` would; a cluster without token authentication is joined without
+    one (a driver in token mode cannot start actors there). No answer, or a refused token, is
+    a ``ValueError``."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:  # a Ray without token authentication (< 2.52): leave it to ray.init
+        return
+
+    def answer() -> str:
+        reply = ["nothing"]
+
+        def ask() -> None:
+            try:
+                GcsClient(address=address)
+                reply[0] = "ok"
+            except AuthenticationError:
+                reply[0] = "refused"
+            except Exception:  # ray.init will say what is wrong, in one line
+                reply[0] = "error"
+
+        asking = threading.Thread(target=ask, daemon=True)  # GcsClient takes no timeout
+        asking.start()
+        asking.join(seconds)
+        return reply[0]
+
+    said = answer()
+    if said == "refused" and maybe_enable_token_auth_if_token_available(warn_if_disabled=False):
+        said = answer()
+    if said == "nothing":
+        raise ValueError(
+            f"no Ray cluster answers at {address} within {seconds:g} s; give the head node's "
+            "GCS port (ray start --head --port, 6379 by default), not the dashboard's"
+        )
+    if said == "refused":
+        raise ValueError(
+            f"the Ray cluster at {address} uses token authentication and refused this "
+            "machine's token; set RAY_AUTH_TOKEN to the head node's (ray get-auth-token, run "
+            "there), see docs/cluster.md"
+        )
 
 
 def _check_reachable(address: str) -> None:
