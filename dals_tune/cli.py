@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=non_negative_int, default=0, help="the searcher's and trials' seed"
     )
     search.add_argument("--resume", action="store_true", help="continue the interrupted study")
+    search.add_argument(
+        "--refine-from",
+        default=None,
+        metavar="RUN_ID",
+        help="the trial whose refined schedule the 'refined' strategy tunes (see 'refine')",
+    )
     search.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     add_store_arguments(search)
     add_data_arguments(search)
@@ -105,11 +111,47 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_arguments(report)
     report.set_defaults(run=run_report)
 
+    recommend = commands.add_parser(
+        "recommend",
+        help="which strategies to try first on a task, from the finished studies in the store",
+    )
+    recommend.add_argument("--workload", required=True, help="synthetic, cifar10, trec6, ...")
+    recommend.add_argument("--regime", choices=["scratch", "finetune"], default=None)
+    recommend.add_argument(
+        "--neighbours", type=positive_int, default=3, help="nearest studies to rank from (3)"
+    )
+    add_store_arguments(recommend)
+    add_data_arguments(recommend)
+    recommend.set_defaults(run=run_recommend)
+
+    refine = commands.add_parser(
+        "refine",
+        help="compute a refined schedule from a finished trial's gradient norms, for "
+        "search --strategies refined --refine-from RUN_ID",
+    )
+    refine.add_argument("--run", dest="run_id", required=True, metavar="RUN_ID",
+                        help="the MLflow run id of a finished trial")  # fmt: skip
+    add_store_arguments(refine)
+    refine.set_defaults(run=run_refine)
+
     ui = commands.add_parser("ui", help="open the MLflow UI on the study store (localhost)")
     add_store_arguments(ui)
     ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default local)")
     ui.add_argument("--port", type=port_number, default=5000)
     ui.set_defaults(run=run_ui)
+
+    benchmark = commands.add_parser(
+        "benchmark",
+        help="every strategy on every workload, both regimes, then the cross-study report",
+    )
+    benchmark.add_argument("--scale", choices=["smoke", "cpu", "full"], default="cpu")
+    benchmark.add_argument("--strategies", default="all", help="'all' (default) or id,id,...")
+    benchmark.add_argument("--data-dir", default=None, help="where local dataset copies live")
+    benchmark.add_argument("--model", default=None, help="the text workloads' encoder")
+    benchmark.add_argument("--address", default=None, help="join a Ray cluster: auto|HOST:PORT")
+    benchmark.add_argument("--out", default=DEFAULT_OUT)
+    benchmark.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
+    benchmark.set_defaults(run=run_benchmark)
     return parser
 
 
@@ -272,6 +314,7 @@ def run_search(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         label_column=args.label_column,
         precision=args.precision,
+        refine_from=args.refine_from,
     )
     result = run_search(settings, resume=args.resume, verbose=args.verbose)
     print()
@@ -286,11 +329,69 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_benchmark(args: argparse.Namespace) -> int:
+    from dals_tune import benchmark
+
+    scale = benchmark.SCALES[args.scale]
+    studies = benchmark.plan(
+        scale,
+        args.out,
+        strategies=(args.strategies,),
+        data_dir=args.data_dir,
+        model=args.model,
+        address=args.address,
+    )
+    result = benchmark.run_benchmark(scale, studies, verbose=args.verbose)
+    print(f"benchmark ({args.scale}): {len(result.studies)} studies, {len(result.skipped)} "
+          "finished earlier")  # fmt: skip
+    for path in result.report_files:
+        if path.parent.name == "reports":  # the cross-study files; per-study folders below
+            print(path)
+    return 0
+
+
+def run_refine(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dals_tune import tracking
+    from dals_tune.refine import refine
+
+    tracker = tracking.open_existing_store(args.out, args.tracking_uri)
+    refined = refine(tracker, args.run_id, Path(args.out) / "refined" / args.run_id)
+    source = refined.source
+    print(
+        f"refined schedule of {source.strategy} trial {source.run_id}: {source.base} with "
+        f"{source.grad_norm_kind} norms, {len(refined.multipliers)} steps"
+    )
+    print(f"schedule: {refined.schedule_path}")
+    print(f"plot: {refined.plot_path}")
+    store = f" --tracking-uri {args.tracking_uri}" if args.tracking_uri else ""
+    print(
+        f"next: python -m dals_tune search --workload {source.workload} --strategies refined "
+        f"--refine-from {source.run_id} --out {args.out}{store}"
+    )
+    return 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     from dals_tune import reports
 
     written = reports.write_reports(args.out, tracking_uri=args.tracking_uri)
     for path in written:
+        print(path)
+    return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    from dals_tune import recommend
+
+    options = {key: getattr(args, key) for key in recommend.WORKLOAD_OPTIONS}
+    written = recommend.write_recommendation(
+        args.out, args.workload, options, args.neighbours, tracking_uri=args.tracking_uri
+    )
+    print(written.markdown.rstrip())
+    print()
+    for path in written.files:
         print(path)
     return 0
 

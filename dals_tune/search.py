@@ -47,6 +47,7 @@ from dals_tune.workloads import build_workload
 from dals_tune.workloads.config import resolve_data_dir
 
 NO_WINNER = "none"  # every strategy diverged or errored
+REFINE_FROM_FILE = "refine_from.json"  # the --refine-from norms the refined trials read
 
 
 @dataclass
@@ -94,6 +95,7 @@ class CheckedStudy:
     regime: str
     target_accuracy: float
     workload_facts: dict[str, Any]
+    refine_source: Any = None  # refine.RefineSource of --refine-from, for `refined`
 
 
 def check(settings: SearchSettings) -> CheckedStudy:
@@ -122,16 +124,20 @@ def check(settings: SearchSettings) -> CheckedStudy:
     from dals_tune import tracking
 
     tracking.check_store(settings.out, settings.tracking_uri)  # before Ray starts, creating nothing
-    strategy_ids = resolve_strategies(settings.strategies)
+    strategy_ids = resolve_strategies(settings.strategies, settings.refine_from is not None)
+    refine_source = _refine_source(settings, strategy_ids)
+    pinned = {"refined": refine_source.pinned()} if refine_source is not None else {}
     probe = {**settings.trial_constants(settings.regime or "scratch"), "device": "cpu"}
     if settings.regime is None:
         probe.pop("regime")
     workload = build_workload(probe)  # a missing dataset or model fails here, in one line
     regime = workload.regime
     if settings.space_file is not None:
-        spaces = search_spaces.load_space_file(settings.space_file, strategy_ids, regime)
+        spaces = search_spaces.load_space_file(settings.space_file, strategy_ids, regime, pinned)
     else:
-        spaces = {sid: search_spaces.space_for(sid, regime) for sid in strategy_ids}
+        spaces = {
+            sid: search_spaces.space_for(sid, regime, pinned.get(sid)) for sid in strategy_ids
+        }
     facts = workload.describe()
     return CheckedStudy(
         settings=settings,
@@ -140,17 +146,45 @@ def check(settings: SearchSettings) -> CheckedStudy:
         regime=regime,
         target_accuracy=float(workload.target_accuracy),
         workload_facts=facts,
+        refine_source=refine_source,
     )
 
 
-def resolve_strategies(requested: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """``("all",)`` → every registered strategy; otherwise the ids, checked, deduplicated."""
+def _refine_source(settings: SearchSettings, strategy_ids: tuple[str, ...]) -> Any:
+    """The norms ``--refine-from`` names, as ``refine`` registered them, when the study tunes
+    ``refined``; read from the study's store, which must exist already."""
+    if "refined" not in strategy_ids:
+        if settings.refine_from is not None:
+            raise ValueError("--refine-from is for the 'refined' strategy; add it to --strategies")
+        return None
+    if settings.refine_from is None:
+        raise ValueError(
+            "the 'refined' strategy tunes a schedule refined from a finished trial: run "
+            "python -m dals_tune refine --run RUN_ID, then pass --refine-from RUN_ID"
+        )
+    from dals_tune import refine, tracking
+
+    tracker = tracking.open_existing_store(settings.out, settings.tracking_uri)
+    source = refine.registered_source(tracker, settings.refine_from)
+    if source.workload != settings.workload:
+        raise ValueError(
+            f"run {source.run_id} trained on workload {source.workload!r}, this study is on "
+            f"{settings.workload!r}; refine a trial of the same workload"
+        )
+    return source
+
+
+def resolve_strategies(
+    requested: tuple[str, ...] | list[str], with_refined: bool = False
+) -> tuple[str, ...]:
+    """``("all",)`` → every registered strategy (``refined`` only ``with_refined``, when the
+    study has a run to refine from); otherwise the ids, checked, deduplicated."""
     names = [name.strip() for item in requested for name in str(item).split(",") if name.strip()]
     if not names:
         raise ValueError("--strategies needs at least one strategy id (or 'all')")
     if names == ["all"]:
-        # `refined` needs a finished run to refine from (--refine-from), so it is named alone.
-        return tuple(sid for sid in strategies.REGISTRY if sid != "refined")
+        # `refined` needs a finished run to refine from (--refine-from); without one, not "all".
+        return tuple(sid for sid in strategies.REGISTRY if with_refined or sid != "refined")
     return tuple(dict.fromkeys(strategies.get(name).id for name in names))
 
 
@@ -209,6 +243,10 @@ def run_search(
             state = StudyState(study_id=_new_study_id(checked), settings=settings)
         folder = out / "studies" / state.study_id
         folder.mkdir(parents=True, exist_ok=True)
+        if checked.refine_source is not None:
+            from dals_tune import refine
+
+            refine.write_trial_norms(folder / REFINE_FROM_FILE, checked.refine_source)
         if state.parent_run_id is None:
             state.parent_run_id = tracker.start_study(
                 settings.workload, _study_tags(checked), _study_params(checked)
@@ -275,6 +313,8 @@ def _study_params(checked: CheckedStudy) -> dict[str, Any]:
         "train_size": checked.workload_facts.get("train_size", ""),
         "val_size": checked.workload_facts.get("val_size", ""),
         "test_size": checked.workload_facts.get("test_size", ""),
+        "refine_from": settings.refine_from or "",
+        "depth": checked.workload_facts.get("depth", ""),
     }
 
 
@@ -359,7 +399,7 @@ class _StudyRunner:
             "cpus_per_trial": settings.cpus_per_trial,
             "gpus_per_trial": settings.gpus_per_trial,
         }
-        constants = settings.trial_constants(checked.regime)
+        constants = self._trial_constants()
         if settings.mode == "joint":
             ids = checked.strategy_ids
             return [
@@ -421,6 +461,15 @@ class _StudyRunner:
             )
         ]
 
+    def _trial_constants(self) -> dict[str, Any]:
+        """What every trial's config holds besides its strategy and hyperparameters; with
+        --refine-from, the path of the norms file that the refined trials read."""
+        constants = self.settings.trial_constants(self.checked.regime)
+        if self.checked.refine_source is not None:
+            folder = self.out / "studies" / self.state.study_id
+            constants["refine_from"] = str(folder / REFINE_FROM_FILE)
+        return constants
+
     def _samples_for(self, strategy_id: str) -> int:
         """A space with nothing to tune has one configuration: one trial says all there is."""
         space = self.checked.spaces[strategy_id]
@@ -439,7 +488,7 @@ class _StudyRunner:
         ]
         if not grid:
             return
-        constants = self.settings.trial_constants(self.checked.regime)
+        constants = self._trial_constants()
         plan = study.TrialPlan(
             name="reruns",
             storage=self.out / "ray" / self.state.study_id,
@@ -521,6 +570,9 @@ class _StudyRunner:
     # ----- logging -----------------------------------------------------------------------
 
     def _record(self, outcome: Any, kind: str) -> None:
+        from dals_tune.refine import GRAD_NORMS_DOCUMENT
+        from dals_tune.training import step_grad_norms
+
         strategy_id = _strategy_of(outcome)
         config = outcome.config.get("run", outcome.config)
         tags: dict[str, Any] = {"node_id": outcome.node_id or ""}
@@ -528,6 +580,9 @@ class _StudyRunner:
             tags["default"] = "1"
         if kind == "rerun":
             tags["source_trial"] = self.state.best_configs.get(strategy_id, {}).get("trial_id", "")
+        if strategy_id == "refined":
+            tags["refine_from"] = self.settings.refine_from
+        norms = step_grad_norms(outcome.epochs)
         self.tracker.log_trial(
             self.state.parent_run_id,
             trial_id=strategy_id if kind == "rerun" else outcome.trial_id,
@@ -540,6 +595,7 @@ class _StudyRunner:
             kind=kind,
             seed=int(config["seed"]) if kind == "rerun" else None,
             tags=tags,
+            documents={GRAD_NORMS_DOCUMENT: norms} if norms is not None else None,
         )
 
     def _announce(self, outcome: Any, kind: str) -> None:

@@ -51,6 +51,7 @@ class SearchSettings:
     batch_size: int | None = None
     label_column: str | None = None
     precision: str = "fp32"
+    refine_from: str | None = None  # the trial run whose refined schedule `refined` tunes
 
     def __post_init__(self) -> None:
         """Refuse a value of the wrong kind in one line (from a library caller, or a damaged

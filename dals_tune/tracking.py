@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import http.client
+import json
 import logging
 import math
 import os
@@ -44,6 +45,7 @@ from urllib.parse import urlparse
 # Before MLflow is imported: no usage telemetry (no network), no "View run at" URL prints.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # Tracker.document
 
 import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
@@ -113,6 +115,23 @@ def check_store(out: Path | str, tracking_uri: str | None = None) -> None:
         _check_uri(tracking_uri, create=False)
 
 
+def open_existing_store(out: Path | str, tracking_uri: str | None = None) -> Tracker:
+    """:func:`open_store` for a command that reads a store a study wrote: a SQLite store that
+    does not exist is refused in one line, instead of an empty one being created."""
+    if tracking_uri is None:
+        path = Path(out).expanduser().absolute() / "mlflow.db"
+    elif urlparse(tracking_uri).scheme.split("+")[0] == "sqlite":
+        path = Path(tracking_uri.removeprefix("sqlite:///").split("?")[0]).absolute()
+    else:
+        path = None
+    if path is not None and not path.is_file():
+        raise ValueError(
+            f"no study store at {path}; run python -m dals_tune search --out {out} first "
+            "(or pass --tracking-uri)"
+        )
+    return open_store(Path(out), tracking_uri)
+
+
 @dataclass
 class Tracker:
     """Writes and reads one MLflow store; every method takes explicit experiment/run ids."""
@@ -177,6 +196,7 @@ class Tracker:
         kind: str = "trial",
         seed: int | None = None,
         tags: Mapping[str, Any] | None = None,
+        documents: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> str:
         """Record one finished trial as a child run of the study; return the child's run id.
 
@@ -190,7 +210,9 @@ class Tracker:
         errored trials end FAILED with the message as tag ``error``, all others FINISHED.
         ``kind="rerun"`` with a ``seed`` records a seed re-run of a winning configuration.
         ``tags`` adds the driver's own tags (``default``: the strategy's default configuration;
-        ``node_id``...); the identity tags above win over them.
+        ``node_id``...); the identity tags above win over them. ``documents`` are JSON
+        artifacts of the child, by file name: data too long for params or metrics, such as
+        the per-step gradient norms (``grad_norms.json``).
         """
         if status not in TRIAL_STATUSES:
             raise ValueError(f"unknown trial status {status!r}; use one of {TRIAL_STATUSES}")
@@ -226,6 +248,8 @@ class Tracker:
         run = _retry(lambda: self.client.create_run(experiment_id, tags=tags, run_name=name))
         run_id = run.info.run_id
         self._log_batch(run_id, metrics=_epoch_metrics(epochs), params=_params(params))
+        for name, document in (documents or {}).items():
+            self.client.log_dict(run_id, dict(document), name)
         final = RunStatus.to_string(RunStatus.FAILED if status == "errored" else RunStatus.FINISHED)
         _retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
         _retry(lambda: self.client.set_terminated(run_id, final))
@@ -308,6 +332,37 @@ class Tracker:
         """One metric of one run as ``(step, value)`` pairs in step order."""
         history = self.client.get_metric_history(run_id, key)
         return sorted((metric.step, metric.value) for metric in history)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """One run as a record (like :meth:`trials_of`'s); an id the store does not hold (or
+        a deleted run) is a one-line ``ValueError``."""
+        try:
+            run = self.client.get_run(run_id)
+        except mlflow.exceptions.MlflowException:
+            run = None
+        if run is None or run.info.lifecycle_stage == "deleted":
+            raise ValueError(
+                f"no run {run_id!r} in the store {self.tracking_uri}; pass a trial's run id "
+                "(python -m dals_tune ui shows them)"
+            )
+        return _as_record(run)
+
+    def document(self, run_id: str, name: str) -> Any:
+        """A JSON artifact of a run (``log_trial``'s ``documents``), or None if it has none."""
+        if name not in {item.path for item in self.client.list_artifacts(run_id)}:
+            return None
+        with tempfile.TemporaryDirectory() as folder:
+            path = self.client.download_artifacts(run_id, name, folder)
+            return json.loads(Path(path).read_text())
+
+    def annotate_run(
+        self, run_id: str, tags: Mapping[str, Any], artifacts: Iterable[Path] = ()
+    ) -> None:
+        """Attach files and tags to an existing (finished) run, e.g. a refined schedule to
+        the trial it was computed from; the tags are set last, once the files are there."""
+        for path in artifacts:
+            self.client.log_artifact(run_id, str(path))
+        self._log_batch(run_id, tags={key: _tag_value(value) for key, value in tags.items()})
 
     # ----- internals -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ next epoch (model, optimizer, scheduler, RNG and data order all restored).
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import tempfile
 import time
@@ -42,6 +43,10 @@ CHECKPOINT_KEYS = (
     "epochs_done", "best", "model", "optimizer", "scheduler", "rng", "epochs", "grad_norms_l1",
     "grad_norms_l2",
 )  # fmt: skip
+# Each epoch's report carries that epoch's per-step gradient norms under this key, as
+# {"l1": [...], "l2": [...]}: the study driver logs the whole series with the trial
+# (``step_grad_norms``), for the refined schedule. The tracker logs lists as no metric.
+STEP_GRAD_NORMS = "step_grad_norms"
 # Reading the loss on the host makes a GPU wait, so only DALS (which feeds it to its phase
 # detector) reads it every step; divergence is checked every few steps and at epoch end.
 # A NaN stays NaN, so the few steps taken after one change nothing but the wasted time.
@@ -85,6 +90,11 @@ def train(
     seed = whole_number(settings.get("seed", 0), "seed", minimum=0)
     epochs = whole_number(settings.get("epochs", 10), "epochs", minimum=1)
     strategy = strategies.get(settings["strategy"])
+    refine_from = settings.get("refine_from")  # the norms file of `search --refine-from`
+    if strategy.id == "refined" and refine_from and hyperparameters.get("grad_norms") is None:
+        from dals_tune.refine import read_trial_norms
+
+        hyperparameters["grad_norms"] = read_trial_norms(refine_from)
     check_hyperparameters(strategy.id, hyperparameters)
     seed_everything(seed)
     workload = build_workload(settings)
@@ -129,7 +139,7 @@ def train(
             record.status = "diverged"
             if report is not None:
                 with tempfile.TemporaryDirectory() as folder:
-                    report(metrics, Path(folder))
+                    report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
             return record
         model.eval()
         with torch.no_grad(), autocast:
@@ -158,7 +168,7 @@ def train(
                     Path(folder), epoch + 1, best, model, optimizer, scheduler, record,
                     hyperparameters,
                 )  # fmt: skip
-                report(metrics, Path(folder))
+                report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
     record.status = "completed"
     return record
 
@@ -309,6 +319,33 @@ def _gradient_norm_summary(l1_values: torch.Tensor, l2_values: torch.Tensor) -> 
         "grad_norm_l2_max": float(l2_values.max()),
         "grad_norm_l2_last": float(l2_values[-1]),
     }
+
+
+def _series(l1_values: torch.Tensor, l2_values: torch.Tensor) -> dict[str, list[float]]:
+    return {"l1": l1_values.tolist(), "l2": l2_values.tolist()}
+
+
+def step_grad_norms(epochs: list[Mapping[str, Any]]) -> dict[str, list] | None:
+    """The per-step gradient norms of a trial's reported epochs, in epoch order, as
+    ``{"l1": [...], "l2": [...], "epoch_ends": [...]}``: ``epoch_ends[e]`` is the number of
+    optimizer steps taken by the end of epoch e + 1, and a non-finite norm is None (JSON has
+    no NaN). The norms are float32, so 9 significant digits keep them exactly, in about half
+    the text of a double's. None when no epoch carried them."""
+    l1: list[float | None] = []
+    l2: list[float | None] = []
+    ends: list[int] = []
+    for epoch in epochs:
+        series = epoch.get(STEP_GRAD_NORMS)
+        if not isinstance(series, Mapping):
+            continue
+        for values, out in ((series["l1"], l1), (series["l2"], l2)):
+            out.extend(float(f"{v:.9g}") if _finite(v) else None for v in values)
+        ends.append(len(l2))
+    return {"l1": l1, "l2": l2, "epoch_ends": ends} if ends else None
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
 
 
 def _diverged_metrics(epoch: int, best: dict[str, float], seconds: float) -> dict[str, Any]:

@@ -73,10 +73,13 @@ def declared_parameters(strategy_id: str) -> tuple[Parameter, ...]:
     return SPECS[strategy.id]
 
 
-def space_for(strategy_id: str, regime: str = "scratch") -> Space:
+def space_for(
+    strategy_id: str, regime: str = "scratch", fixed: Mapping[str, Any] | None = None
+) -> Space:
     """The declared search space of ``strategy_id`` for ``regime``, with absolute bounds and
-    the registry's defaults."""
-    return build_space(strategy_id, regime, declared_parameters(strategy_id))
+    the registry's defaults; ``fixed`` values are pinned first (a refined study's ``base``),
+    so the defaults, and the bounds relative to them, follow them."""
+    return build_space(strategy_id, regime, declared_parameters(strategy_id), fixed)
 
 
 def default_config(strategy_id: str, regime: str = "scratch") -> dict[str, Any]:

@@ -40,11 +40,17 @@ class _Fixed:
 
 
 def load_space_file(
-    path: str | Path, strategy_ids: Iterable[str], regime: str = "scratch"
+    path: str | Path,
+    strategy_ids: Iterable[str],
+    regime: str = "scratch",
+    pinned: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Space]:
     """The space of each of ``strategy_ids`` for ``regime``: the declared one with the file's
     entries applied. Entries for registered strategies outside ``strategy_ids`` are checked
-    too (so one file can serve several studies) but not returned."""
+    too (so one file can serve several studies) but not returned. ``pinned`` fixes values
+    per strategy before the file's entries (which may replace them): a refined study's
+    ``base`` and ``grad_norm_kind``."""
+    pinned = pinned or {}
     path = Path(path)
     where = f"space file {path}"
     ids = [strategies.get(strategy_id).id for strategy_id in strategy_ids]
@@ -64,8 +70,13 @@ def load_space_file(
                 f"{where}: {strategy_id}: expected a mapping of parameter → range, list of "
                 f"choices or value, got {_kind(entries)}"
             )
-        spaces[strategy_id] = _apply(strategy_id, regime, entries, where)
-    return {sid: spaces[sid] if sid in spaces else _apply(sid, regime, {}, where) for sid in ids}
+        spaces[strategy_id] = _apply(
+            strategy_id, regime, entries, where, pinned.get(strategy_id, {})
+        )
+    return {
+        sid: spaces[sid] if sid in spaces else _apply(sid, regime, {}, where, pinned.get(sid, {}))
+        for sid in ids
+    }
 
 
 def _read(path: Path) -> Any:
@@ -93,14 +104,20 @@ def _parse_error(error: Exception) -> str:
     return " ".join(str(error).split())
 
 
-def _apply(strategy_id: str, regime: str, entries: Mapping[Any, Any], where: str) -> Space:
+def _apply(
+    strategy_id: str,
+    regime: str,
+    entries: Mapping[Any, Any],
+    where: str,
+    pinned: Mapping[str, Any],
+) -> Space:
     strategy = strategies.get(strategy_id)
     declared = {p.name: p for p in declared_parameters(strategy_id)}
     try:
-        defaults = registry_defaults(strategy_id, regime)
+        defaults = registry_defaults(strategy_id, regime, pinned)
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
-    fixed: dict[str, Any] = {}
+    fixed: dict[str, Any] = dict(pinned)
     for name, entry in entries.items():
         location = f"{where}: {strategy_id}.{name}"
         if name not in strategy.hyperparameters:
@@ -118,6 +135,7 @@ def _apply(strategy_id: str, regime: str, entries: Mapping[Any, Any], where: str
             declared.pop(name, None)
             fixed[name] = parsed.value
         else:
+            fixed.pop(name, None)
             declared[name] = parsed
     try:
         return build_space(strategy_id, regime, tuple(declared.values()), fixed)

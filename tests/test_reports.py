@@ -412,3 +412,17 @@ def test_report_without_a_store_is_one_line_and_creates_nothing(tmp_path, capsys
     assert list(empty.iterdir()) == []
     assert main(["report", "--out", str(tmp_path / "missing")]) == 2
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_new_report_keeps_the_recommendation_files(tmp_path):
+    """``recommend`` writes into ``reports/``; ``report`` swaps that folder but keeps them."""
+    from dals_tune.reports.store_report import _keep_recommendation
+
+    final, staging = tmp_path / "reports", tmp_path / "staging"
+    final.mkdir()
+    staging.mkdir()
+    (final / "recommendation.md").write_text("# try dals first\n")
+    (final / "winners.md").write_text("old\n")
+    _keep_recommendation(final, staging)
+    assert (staging / "recommendation.md").read_text() == "# try dals first\n"
+    assert not (staging / "winners.md").exists()  # the report's own files are written anew

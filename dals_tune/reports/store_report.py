@@ -26,7 +26,7 @@ from dals_tune.reports.cross_study import (
 from dals_tune.reports.plots import plot_performance_profile
 from dals_tune.reports.study_report import write_study_files
 from dals_tune.reports.study_runs import load_study
-from dals_tune.reports.tables import format_mean_std, write_csv, write_markdown
+from dals_tune.reports.tables import format_mean_std, format_number, write_csv, write_markdown
 
 REPORTS_FOLDER = "reports"
 _UNSAFE = re.compile(r"[^\w\-.]")
@@ -40,11 +40,10 @@ def write_reports(out: Path | str, tracking_uri: str | None = None) -> list[Path
     ``mean_rank.csv``/``.md`` and ``performance_profile.csv``/``.png``. Never creates a store:
     without ``tracking_uri`` the store must exist at ``<out>/mlflow.db``.
     """
-    from dals_tune.tracking import open_store
+    from dals_tune.tracking import open_existing_store
 
     out = Path(out).expanduser().absolute()
-    _require_store(out, tracking_uri)
-    tracker = open_store(out, tracking_uri)
+    tracker = open_existing_store(out, tracking_uri)
     studies = tracker.all_studies()
     if not studies:
         raise ValueError(
@@ -64,6 +63,7 @@ def write_reports(out: Path | str, tracking_uri: str | None = None) -> list[Path
             written += report.files
         counted = [results[parent["run_id"]] for parent in latest_finished(studies)]
         written += _write_cross_study(staging, counted)
+        _keep_recommendation(out / REPORTS_FOLDER, staging)
         _swap_into_place(staging, out / REPORTS_FOLDER)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -77,20 +77,6 @@ def study_folder_name(parent: Mapping[str, Any]) -> str:
     tags = parent.get("tags", {})
     name = f"{tags.get('workload') or 'workload'}-{tags.get('regime') or 'regime'}"
     return f"{_UNSAFE.sub('_', name)}-{parent['run_id'][:8]}"
-
-
-def _require_store(out: Path, tracking_uri: str | None) -> None:
-    """Refuse before MLflow would create an empty store where none is."""
-    if tracking_uri is None:
-        database = out / "mlflow.db"
-    elif tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:///:"):
-        database = Path(tracking_uri.removeprefix("sqlite:///").split("?")[0])
-    else:
-        return
-    if not database.is_file():
-        raise ValueError(
-            f"no study store at {database}; run python -m dals_tune search --out {out} first"
-        )
 
 
 def _write_cross_study(folder: Path, results: list[StudyResult]) -> list[Path]:
@@ -176,6 +162,7 @@ def _write_cross_study(folder: Path, results: list[StudyResult]) -> list[Path]:
             ],
         )
     )
+    files += _write_time_to_target(folder, results)
     profile = performance_profile([study_errors(result.rows) for result in results])
     strategies = list(profile)
     files.append(
@@ -197,6 +184,68 @@ def _write_cross_study(folder: Path, results: list[StudyResult]) -> list[Path]:
         )
     )
     return files
+
+
+def _write_time_to_target(folder: Path, results: list[StudyResult]) -> list[Path]:
+    """Per study and strategy: epochs and seconds to the workload's target accuracy (median
+    over the seed re-runs; "not reached" when fewer than half reach it) beside the final
+    accuracy. Each study's ``learning_curves.png`` is its convergence plot."""
+    rows = [
+        (result, row) for result in results for row in sorted(result.rows, key=lambda row: row.rank)
+    ]
+    header = ["workload", "regime", "target", "strategy", "rank", "epochs_to_target",
+              "seconds_to_target", "val_acc_mean", "val_acc_std", "test_acc_mean"]  # fmt: skip
+    csv_rows = [
+        [
+            result.tag("workload"),
+            result.tag("regime"),
+            result.tag("target_accuracy"),
+            row.strategy,
+            row.rank,
+            row.epochs_to_target,
+            row.seconds_to_target,
+            row.val_acc_mean,
+            row.val_acc_std,
+            row.test_acc_mean,
+        ]
+        for result, row in rows
+    ]
+    not_reached = "not reached"
+    markdown_rows = [
+        [
+            f"{result.tag('workload')} / {result.tag('regime')}",
+            result.tag("target_accuracy") or "—",
+            row.strategy,
+            format_number(row.epochs_to_target, not_reached),
+            format_number(row.seconds_to_target, not_reached),
+            format_mean_std(row.val_acc_mean, row.val_acc_std),
+            format_mean_std(row.test_acc_mean, row.test_acc_std),
+        ]
+        for result, row in rows
+    ]
+    return [
+        write_csv(folder / "time_to_target.csv", header, csv_rows),
+        write_markdown(
+            folder / "time_to_target.md",
+            "Time to target",
+            ["study", "target", "strategy", "epochs", "seconds", "val acc", "test acc"],
+            markdown_rows,
+            [
+                "Epochs and seconds until the validation accuracy first reaches the "
+                "workload's target: the median over the strategy's seed re-runs (not reached "
+                "when fewer than half reach it), beside its final accuracy (mean ± sample "
+                "std). Strategies in leaderboard order; each study's convergence plot is "
+                "its learning_curves.png."
+            ],
+        ),
+    ]
+
+
+def _keep_recommendation(final: Path, staging: Path) -> None:
+    """``recommend`` writes its files into the same folder; a new report keeps them."""
+    for path in final.glob("recommendation*") if final.is_dir() else ():
+        if path.is_file():
+            shutil.copy2(path, staging / path.name)
 
 
 def _swap_into_place(staging: Path, final: Path) -> None:

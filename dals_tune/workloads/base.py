@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dals_tune.layers import layers_of
 from dals_tune.workloads.seeding import (
     AUGMENT_STREAM,
     ORDER_STREAM,
@@ -202,6 +203,7 @@ class Workload:
             "seed": self.seed,
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            "depth": len(layers_of(self.model)),  # depth groups L (DESIGN §2)
             **self.details,
         }
 
