@@ -8,7 +8,13 @@ epochs (target: ≤ 40 %). The per-trial overhead of each Tuner run is
 ``(wall × slots − Σ trial seconds) / trials`` (see ``dals_tune.search.TuneRunTiming``);
 target ≤ 1 s on 2 cores.
 
-    .venv/bin/python benchmarks/search_efficiency.py [--samples 12] [--max-epochs 9]
+Early stopping can only save what lies beyond the first rung: each strategy's ASHA judges a
+trial first at its grace period (that strategy's longest warmup: 20 % of the epochs for DALS,
+one epoch without warmup), then at 3×, 9×... that. The default budget of 27 epochs gives
+three to four rungs; at 9 epochs there are two, and even a synchronous successive halving
+would spend about 31 % of FIFO's epochs.
+
+    .venv/bin/python benchmarks/search_efficiency.py [--samples 12] [--max-epochs 27]
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strategies", default="dals,adamw,cosine_sgd")
     parser.add_argument("--samples", type=int, default=12, help="trials per strategy")
-    parser.add_argument("--max-epochs", type=int, default=9)
+    parser.add_argument("--max-epochs", type=int, default=27)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 

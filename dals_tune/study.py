@@ -23,6 +23,7 @@ import os
 import pickle
 import socket
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,8 +37,14 @@ os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 os.environ.setdefault("RAY_enable_metrics_collection", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1e9")
 
+# Tune's automatic CSV and TensorBoard loggers write every result again (TensorBoard with a
+# histogram per list) at a cost per epoch; the record is MLflow, and the driver needs only
+# result.json, whose logger is added explicitly below.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
 import ray
 from ray import tune
+from ray.tune.logger import JsonLoggerCallback
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.sample import Domain, Integer
@@ -355,7 +362,7 @@ def run_trials(
                 run_config=tune.RunConfig(
                     name=plan.name,
                     storage_path=str(plan.storage),
-                    callbacks=[_OutcomeCallback(plan.name)],
+                    callbacks=[_OutcomeCallback(plan.name), JsonLoggerCallback()],
                     verbose=2 if verbose else 0,
                     failure_config=tune.FailureConfig(max_failures=plan.max_failures),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
@@ -614,6 +621,7 @@ class _Collector:
         self.by_folder: dict[str, TrialOutcome] = {}
         self.unsaved: dict[str, TrialOutcome] = {}
         self.state_seen: tuple[str, float] | None = None
+        self.last_look = 0.0
 
     def result(self, trial: Any, result: Mapping[str, Any]) -> None:
         metrics = _trainer_metrics(result)
@@ -629,9 +637,12 @@ class _Collector:
             self.unsaved[trial.trial_id] = outcome
 
     def hand_on_saved(self) -> None:
-        """Pass on the finished trials that the newest saved experiment state holds."""
-        if not self.unsaved:
+        """Pass on the finished trials that the newest saved experiment state holds. Tune
+        saves it every ~10 s; looking once a second is often enough and costs nothing."""
+        now = time.monotonic()
+        if not self.unsaved or now - self.last_look < 1.0:
             return
+        self.last_look = now
         state = _newest_experiment_state(plan_folder(self.plan))
         if state is None or state == self.state_seen:
             return
