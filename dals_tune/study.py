@@ -37,11 +37,6 @@ os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
 os.environ.setdefault("RAY_enable_metrics_collection", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1e9")
 
-# Tune's automatic CSV and TensorBoard loggers write every result again (TensorBoard with a
-# histogram per list) at a cost per epoch; the record is MLflow, and the driver needs only
-# result.json, whose logger is added explicitly below.
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-
 import ray
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
@@ -368,7 +363,8 @@ def run_trials(
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 ),
             )
-        results = tuner.fit()
+        with _only_the_json_logger():
+            results = tuner.fit()
     finally:
         _COLLECTORS.pop(plan.name, None)
     outcomes = []
@@ -379,6 +375,24 @@ def run_trials(
         )
         outcomes.append(outcome)
     return outcomes
+
+
+@contextlib.contextmanager
+def _only_the_json_logger() -> Iterator[None]:
+    """Tune's automatic CSV and TensorBoard loggers write every result again (TensorBoard
+    with a histogram per list) at a cost per epoch; the record is MLflow, and the driver needs
+    only result.json, whose logger the run config names. Set for our fit only: other Tune runs
+    in the process keep Tune's defaults."""
+    key = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+    before = os.environ.get(key)
+    os.environ[key] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
 
 
 def _param_space(plan: TrialPlan) -> dict[str, Any]:
