@@ -710,16 +710,22 @@ def _wait_until_answering(server: subprocess.Popen, host: str, port: int) -> boo
     """Poll ``/health`` until the server answers (True) or exits (False)."""
     probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     while server.poll() is None:
-        connection = http.client.HTTPConnection(probe_host, port, timeout=1)
-        try:
-            connection.request("GET", "/health")
-            connection.getresponse()
+        if health_status(probe_host, port) is not None:
             return True  # any HTTP answer means it is up
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            connection.close()
+        time.sleep(0.2)
     return False
+
+
+def health_status(host: str, port: int) -> int | None:
+    """The HTTP status of ``GET /health`` on an MLflow server; None when nothing answers."""
+    connection = http.client.HTTPConnection(host, port, timeout=1)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
 
 
 def _stop_server(server: subprocess.Popen) -> None:

@@ -6,7 +6,6 @@ through Playwright; it never downloads a browser.
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from dals_tune.cli import main
-from dals_tune.tracking import open_store, serve_ui
+from dals_tune.tracking import health_status, open_store, serve_ui
 
 CHROMIUM = Path("/usr/bin/chromium")
 STUDY_TAGS = {
@@ -105,7 +104,7 @@ def ui_server(out: Path, port: int, timeout: float = 60.0) -> Iterator[RunningUI
         running = RunningUI(f"http://127.0.0.1:{port}", process)
         try:
             deadline = time.monotonic() + timeout
-            while not answers_health(port):
+            while health_status("127.0.0.1", port) != 200:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(
                         f"the UI did not answer on port {port}: {stderr_path.read_text()[-2000:]}"
@@ -128,17 +127,6 @@ def default_sigint() -> None:
     """Let the command take Ctrl-C even when pytest was started with SIGINT ignored (a
     background job of a script), which its children would inherit."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def answers_health(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 @pytest.mark.slow

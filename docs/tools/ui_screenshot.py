@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dals_tune.tracking import health_status
+
 HIDDEN_ATTRIBUTES = ("Dataset", "Source", "Models")
 SHOWN_COLUMNS = ("val_acc", "strategy", "status", "dals.winner")
 
@@ -142,7 +144,7 @@ def ui_server(out: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
     )
     try:
         deadline = time.monotonic() + timeout
-        while not answers(port):
+        while health_status("127.0.0.1", port) != 200:
             if process.poll() is not None:
                 raise SystemExit(process.returncode or 1)
             if time.monotonic() > deadline:
@@ -153,17 +155,6 @@ def ui_server(out: Path, port: int, timeout: float = 90.0) -> Iterator[str]:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
             process.wait(timeout=30)
-
-
-def answers(port: int) -> bool:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 if __name__ == "__main__":
