@@ -179,8 +179,9 @@ def plot_refined_schedule(
 ) -> Path:
     """The refined multiplier per step, and the trial's own LR at the end of each epoch
     divided by its peak, on one axis (Agg canvas, no GUI)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from dals_tune.reports.plots import save_figure
 
     figure = Figure(figsize=(8, 4.5), layout="constrained")
     axes = figure.add_subplot()
@@ -198,9 +199,7 @@ def plot_refined_schedule(
     axes.set_title(title, fontsize="medium")
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize="small")
-    FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=120)
-    return path
+    return save_figure(figure, path)
 
 
 def _trial_run(tracker: Tracker, run_id: str) -> dict[str, Any]:

@@ -61,13 +61,7 @@ def plot_learning_curves(curves: Mapping[str, Sequence[History]], path: Path, ti
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("validation accuracy")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    if drawn:
-        axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
-    else:
-        _say(axes, "no run reported a validation accuracy")
-    return _save(figure, path)
+    return _finish(figure, axes, path, title, drawn > 0, "no run reported a validation accuracy")
 
 
 def plot_lr_heatmap(histories: Mapping[str, History], path: Path, title: str) -> Path:
@@ -79,7 +73,7 @@ def plot_lr_heatmap(histories: Mapping[str, History], path: Path, title: str) ->
     if not epochs:
         _say(axes, "no learning rate was logged")
         axes.set_title(title)
-        return _save(figure, path)
+        return save_figure(figure, path)
     column = {epoch: index for index, epoch in enumerate(epochs)}
     grid = np.full((len(histories), len(epochs)), np.nan)
     for row, history in enumerate(histories.values()):
@@ -101,7 +95,7 @@ def plot_lr_heatmap(histories: Mapping[str, History], path: Path, title: str) ->
     axes.set_xlabel("epoch")
     axes.set_ylabel("layer")
     axes.set_title(title)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_performance_profile(
@@ -118,13 +112,7 @@ def plot_performance_profile(
     axes.set_ylim(-0.02, 1.02)
     axes.set_xlabel("τ (error ratio to the best strategy of the study)")
     axes.set_ylabel("fraction of studies with ratio ≤ τ")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    if profile:
-        axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
-    else:
-        _say(axes, "no finished study yet")
-    return _save(figure, path)
+    return _finish(figure, axes, path, title, bool(profile), "no finished study yet")
 
 
 def _color(index: int) -> tuple[float, ...]:
@@ -146,7 +134,20 @@ def _say(axes: Axes, text: str) -> None:
     axes.text(0.5, 0.5, text, ha="center", va="center", transform=axes.transAxes)
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def _finish(figure: Figure, axes: Axes, path: Path, title: str, drawn: bool, empty: str) -> Path:
+    """Title, grid, and the legend outside on the right, or ``empty`` where nothing was
+    drawn; then save."""
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if drawn:
+        axes.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+    else:
+        _say(axes, empty)
+    return save_figure(figure, path)
+
+
+def save_figure(figure: Figure, path: Path) -> Path:
+    """Render ``figure`` on an Agg canvas (no GUI) and write it to ``path``."""
     FigureCanvasAgg(figure)
     figure.savefig(path, dpi=120)
     return path
