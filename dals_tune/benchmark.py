@@ -7,17 +7,28 @@ Its progress lives in ``<out>/benchmark/<scale>.json``: a workload whose study f
 skipped when the command runs again, and an interrupted study is resumed, so a long benchmark
 can be run in parts. Every workload is checked (data, model, settings) before the first study
 starts, so a missing dataset costs seconds, not the hours before its turn.
+
+Refined schedules need a finished run to refine from. On a from-scratch workload the benchmark
+therefore first runs a pilot: one trial of ``linear_decay_sgd`` at its default configuration,
+as Defazio et al. (2023) refine from a linear-decay run, in a study of its own. It refines that
+trial (:func:`dals_tune.refine.refine`) and then runs the workload's study with ``refined``
+among the strategies (``--refine-from`` the pilot trial), so that ``refined`` is tuned with the
+same budget as ``linear_decay_sgd`` and ``cosine_sgd`` and ranked in the same table. The pilot
+study is older than the main one, so the cross-study tables, which count the latest finished
+study of each workload and regime, never count it. ``refined`` is not benchmarked when
+fine-tuning: the issue asks for it on the from-scratch workloads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dals_tune.search import absolute_settings, check, interrupted_study, run_search
-from dals_tune.study_settings import SearchSettings, StudyState
+from dals_tune.study_settings import STATE_FILE, SearchSettings, StudyState
 
 # (workload, regime): the cross-dataset table of DESIGN §6 and issue 6.
 WORKLOADS: tuple[tuple[str, str], ...] = (
@@ -29,6 +40,8 @@ WORKLOADS: tuple[tuple[str, str], ...] = (
     ("imdb", "finetune"),
 )
 TEXT_WORKLOADS = ("trec6", "rte", "imdb")  # they take --model (finetune and scratch alike)
+REFINED = "refined"
+REFINE_PILOT = "linear_decay_sgd"  # the run a from-scratch workload's refined schedule is from
 
 
 @dataclass(frozen=True)
@@ -69,7 +82,7 @@ SCALES: dict[str, Scale] = {
             purpose="every code path in minutes (the test suite runs it on tiny fixtures)",
             samples=1,
             seeds=1,
-            max_epochs={"scratch": 1, "finetune": 1},
+            max_epochs={"scratch": 2, "finetune": 1},  # a pilot to refine needs 2+ steps
             subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb"), 200),
             eval_subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb"), 100),
             scheduler="fifo",
@@ -104,10 +117,13 @@ STATE_FOLDER = "benchmark"
 
 @dataclass
 class BenchmarkState:
-    """Which workloads' studies have finished: ``"workload/regime" → study id``."""
+    """Which workloads' studies have finished (``"workload/regime" → study id``, pilots under
+    ``"workload/regime/pilot"``) and which trial each refined study refines from
+    (``"workload/regime" → run id``)."""
 
     scale: str
     finished: dict[str, str] = field(default_factory=dict)
+    refine_from: dict[str, str] = field(default_factory=dict)
 
     @staticmethod
     def path(out: Path, scale: str) -> Path:
@@ -120,7 +136,11 @@ class BenchmarkState:
             return cls(scale=scale)
         try:
             data = json.loads(path.read_text())
-            return cls(scale=scale, finished=dict(data["finished"]))
+            return cls(
+                scale=scale,
+                finished=dict(data["finished"]),
+                refine_from=dict(data.get("refine_from", {})),
+            )
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(
                 f"cannot read the benchmark's progress file {path} ({error}); "
@@ -131,7 +151,8 @@ class BenchmarkState:
         path = self.path(out, self.scale)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.with_suffix(".json.tmp")
-        staging.write_text(json.dumps({"scale": self.scale, "finished": self.finished}, indent=2))
+        progress = {"scale": self.scale, "finished": self.finished, "refine_from": self.refine_from}
+        staging.write_text(json.dumps(progress, indent=2))
         staging.replace(path)
 
 
@@ -151,14 +172,22 @@ def plan(
     address: str | None = None,
     workloads: tuple[tuple[str, str], ...] = WORKLOADS,
 ) -> list[SearchSettings]:
-    """The benchmark's studies, one per (workload, regime), with absolute paths."""
+    """The benchmark's studies, one per (workload, regime), with absolute paths. ``refined``
+    (in ``"all"``, or named) is kept for the from-scratch workloads only; its ``refine_from``
+    is filled in by :func:`run_benchmark` once the pilot it refines from has run."""
     out = Path(out).expanduser().absolute()
     studies = []
     for workload, regime in workloads:
+        chosen = _strategies_for(tuple(strategies), regime)
+        if not chosen:
+            raise ValueError(
+                f"'{REFINED}' is benchmarked on the from-scratch workloads only; name other "
+                f"strategies too for {workload} ({regime})"
+            )
         settings = scale.settings(
             workload,
             regime,
-            strategies=tuple(strategies),
+            strategies=chosen,
             out=str(out),
             data_dir=data_dir,
             model=model if workload in TEXT_WORKLOADS else None,
@@ -166,6 +195,28 @@ def plan(
         )
         studies.append(absolute_settings(settings))
     return studies
+
+
+def _strategies_for(requested: tuple[str, ...], regime: str) -> tuple[str, ...]:
+    names = [name.strip() for item in requested for name in item.split(",") if name.strip()]
+    if regime == "scratch":
+        return tuple(names)
+    return tuple(name for name in names if name != REFINED)
+
+
+def wants_refined(settings: SearchSettings) -> bool:
+    """Whether this benchmark study tunes ``refined``, and so needs a pilot to refine from."""
+    return settings.regime == "scratch" and (
+        settings.strategies == ("all",) or REFINED in settings.strategies
+    )
+
+
+def pilot_settings(settings: SearchSettings) -> SearchSettings:
+    """The pilot of a study with ``refined``: one ``linear_decay_sgd`` trial at its default
+    configuration, same data, epochs and seed, no re-runs."""
+    return dataclasses.replace(
+        settings, strategies=(REFINE_PILOT,), samples=1, seeds=0, scheduler="fifo"
+    )
 
 
 def run_benchmark(
@@ -182,7 +233,7 @@ def run_benchmark(
         raise ValueError("the benchmark has no workload to study")
     out = Path(studies[0].out)
     for settings in studies:  # every dataset and model is found before hours are spent
-        check(settings)
+        check(_checkable(settings))
     state = BenchmarkState.load(out, scale.name)
     skipped = []
     for settings in studies:
@@ -191,6 +242,9 @@ def run_benchmark(
             echo(f"{key}: finished earlier (study {state.finished[key]}), skipped")
             skipped.append(key)
             continue
+        if wants_refined(settings):
+            refine_from = _refine_pilot(settings, state, key, verbose, echo)
+            settings = dataclasses.replace(settings, refine_from=refine_from)
         echo(f"== {key} ({scale.name} scale) ==")
         result = run_search(
             settings, resume=_was_interrupted(out, settings), verbose=verbose, echo=echo
@@ -201,13 +255,59 @@ def run_benchmark(
     return BenchmarkResult(studies=dict(state.finished), skipped=skipped, report_files=files)
 
 
+def _checkable(settings: SearchSettings) -> SearchSettings:
+    """``settings`` as :func:`check` can take them before the pilot ran: without ``refined``,
+    which has no run to refine from yet (the pilot's strategy if nothing else is left)."""
+    if settings.strategies == ("all",):
+        return settings
+    others = tuple(name for name in settings.strategies if name != REFINED)
+    return dataclasses.replace(settings, strategies=others or (REFINE_PILOT,))
+
+
+def _refine_pilot(
+    settings: SearchSettings,
+    state: BenchmarkState,
+    key: str,
+    verbose: bool,
+    echo: Callable[[str], None],
+) -> str:
+    """The run id of the pilot trial that ``key``'s refined schedule comes from: run the
+    pilot study and refine its trial, unless an earlier run of the benchmark did."""
+    from dals_tune import refine, tracking
+
+    out = Path(settings.out)
+    if key in state.refine_from:
+        return state.refine_from[key]
+    pilot_key = f"{key}/pilot"
+    pilot = pilot_settings(settings)
+    if pilot_key not in state.finished:
+        echo(f"== {key}: pilot for the refined schedule ({REFINE_PILOT}, one trial) ==")
+        result = run_search(pilot, resume=_was_interrupted(out, pilot), verbose=verbose, echo=echo)
+        state.finished[pilot_key] = result.study_id
+        state.save(out)
+    folder = out / "studies" / state.finished[pilot_key]
+    parent_run_id = StudyState.load(folder / STATE_FILE).parent_run_id
+    tracker = tracking.open_existing_store(out, settings.tracking_uri)
+    trials = [run for run in tracker.trials_of(parent_run_id) if run["tags"]["kind"] == "trial"]
+    if not trials or trials[0]["tags"]["status"] == "errored":
+        raise ValueError(f"the {key} pilot trial did not finish; nothing to refine from")
+    run_id = trials[0]["run_id"]
+    refined = refine.refine(tracker, run_id, folder / "refined")
+    echo(f"refined schedule from pilot trial {run_id}: {refined.plot_path}")
+    state.refine_from[key] = run_id
+    state.save(out)
+    return run_id
+
+
 def _was_interrupted(out: Path, settings: SearchSettings) -> bool:
-    """Whether the newest unfinished study under ``out`` is this one, cut short earlier."""
+    """Whether the newest unfinished study under ``out`` is this one (same workload, regime
+    and strategies: a pilot is not its workload's main study), cut short earlier."""
     path = interrupted_study(out)
     if path is None:
         return False
     earlier = StudyState.load(path).settings
-    return (earlier.workload, earlier.regime) == (settings.workload, settings.regime)
+    mine = (settings.workload, settings.regime, tuple(settings.strategies))
+    return (earlier.workload, earlier.regime, tuple(earlier.strategies)) == mine
 
 
 def describe_scales() -> str:

@@ -117,7 +117,9 @@ class WarmupLinearDecay:
     """Linear warmup, then linear decay to exactly zero at the last step t = T − 1
     (the worst-case optimal last-iterate schedule of Defazio et al. 2023).
 
-    s(t) = t/W for t < W, then (T − 1 − t)/(T − 1 − W), and 0 from t = T − 1 on."""
+    s(t) = 0 from t = T − 1 on, before that t/W for t < W, then (T − 1 − t)/(T − 1 − W).
+    W may be fractional (W = warmup_frac·T); in a run so short that W > T − 1 the warmup is
+    cut off by the final zero (a one-step run trains at LR 0, as the formula says)."""
 
     total_steps: int
     warmup_steps: float = 0.0
@@ -125,18 +127,18 @@ class WarmupLinearDecay:
     def __post_init__(self) -> None:
         if self.total_steps <= 0:
             raise ValueError(f"total_steps must be positive, got {self.total_steps}")
-        if not 0 <= self.warmup_steps <= max(0, self.total_steps - 1):
+        if not 0 <= self.warmup_steps < self.total_steps:
             raise ValueError(
-                f"warmup_steps must lie in [0, total_steps - 1 = {self.total_steps - 1}], "
+                f"warmup_steps must lie in [0, total_steps={self.total_steps}), "
                 f"got {self.warmup_steps}"
             )
 
     def __call__(self, step: int) -> float:
         warmup, last = self.warmup_steps, self.total_steps - 1
-        if step < warmup:
-            return step / warmup
         if step >= last:
             return 0.0
+        if step < warmup:
+            return step / warmup
         return (last - step) / (last - warmup)
 
 

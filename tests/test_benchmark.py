@@ -10,11 +10,12 @@ from pathlib import Path
 import dataset_fixtures as fixtures
 import pytest
 
-from dals_tune import benchmark, tracking
+from dals_tune import benchmark, refine, tracking
 from dals_tune.cli import main
 
 pytestmark = pytest.mark.slow
-STRATEGIES = "cosine_sgd,linear_decay_sgd,dals"
+STRATEGIES = "cosine_sgd,linear_decay_sgd,dals,refined"
+SCRATCH = [workload for workload, regime in benchmark.WORKLOADS if regime == "scratch"]
 
 
 @pytest.fixture(scope="module")
@@ -49,23 +50,45 @@ def test_the_smoke_benchmark_studies_every_workload_and_writes_every_report(tmp_
     ):  # fmt: skip
         assert (reports / name).stat().st_size > 0, name
     per_study = [path for path in reports.iterdir() if path.is_dir()]
-    assert len(per_study) == len(benchmark.WORKLOADS)
+    assert len(per_study) == len(studies)  # the pilots' too; the tables below skip them
     for folder in per_study:
         for name in ("leaderboard.csv", "leaderboard.md", "learning_curves.png"):
             assert (folder / name).exists(), (folder, name)
     rows = list(csv.DictReader((reports / "time_to_target.csv").open()))
-    assert len(rows) == 3 * len(benchmark.WORKLOADS)
+    assert len(rows) == 3 * len(benchmark.WORKLOADS) + len(SCRATCH)  # refined: scratch only
     assert {row["strategy"] for row in rows} == set(STRATEGIES.split(","))
     winners = list(csv.DictReader((reports / "winners.csv").open()))
     assert len(winners) == len(benchmark.WORKLOADS)
 
+    progress = json.loads((out / "benchmark" / "smoke.json").read_text())
+    key_of = {  # parent run id → "workload/regime" or "workload/regime/pilot"
+        json.loads((out / "studies" / study_id / "study.json").read_text())["parent_run_id"]: key
+        for key, study_id in progress["finished"].items()
+    }
+    assert len(key_of) == len(studies) == len(benchmark.WORKLOADS) + len(SCRATCH)
+
     # Every strategy had the same budget: one trial per study, and one seed re-run of it
-    # unless it diverged or errored.
+    # unless it diverged or errored. A from-scratch study has `refined` too, refined from its
+    # pilot: one linear_decay_sgd trial at the default configuration, without re-runs.
     store = tracking.open_store(out)
     for study in studies:
+        key = key_of[study["run_id"]]
         runs = store.trials_of(study["run_id"])
         trials = [run for run in runs if run["tags"]["kind"] == "trial"]
-        assert sorted(run["tags"]["strategy"] for run in trials) == sorted(STRATEGIES.split(","))
+        if key.endswith("/pilot"):
+            assert [(run["tags"]["strategy"], run["tags"].get("default")) for run in runs] == [
+                ("linear_decay_sgd", "1")
+            ]
+            assert runs[0]["run_id"] == progress["refine_from"][key.removesuffix("/pilot")]
+            assert store.run(runs[0]["run_id"])["tags"][refine.REFINED_TAG] == "1"
+            continue
+        expected = STRATEGIES.split(",")
+        if study["tags"]["regime"] == "scratch":
+            refined = [run for run in trials if run["tags"]["strategy"] == "refined"]
+            assert refined[0]["tags"]["refine_from"] == progress["refine_from"][key]
+        else:
+            expected.remove("refined")
+        assert sorted(run["tags"]["strategy"] for run in trials) == sorted(expected)
         usable = {
             run["tags"]["strategy"]
             for run in trials
@@ -74,14 +97,11 @@ def test_the_smoke_benchmark_studies_every_workload_and_writes_every_report(tmp_
         reruns = [run["tags"]["strategy"] for run in runs if run["tags"]["kind"] == "rerun"]
         assert sorted(reruns) == sorted(usable) and usable, study["tags"]["workload"]
 
-    progress = json.loads((out / "benchmark" / "smoke.json").read_text())
-    assert len(progress["finished"]) == len(benchmark.WORKLOADS)
-
-    # Run again: every workload is skipped, nothing is studied twice.
+    # Run again: every workload is skipped, nothing is studied (or piloted) twice.
     capsys.readouterr()
     assert main(argv) == 0
     assert capsys.readouterr().out.count("skipped") == len(benchmark.WORKLOADS)
-    assert len(tracking.open_store(out).all_studies()) == len(benchmark.WORKLOADS)
+    assert len(tracking.open_store(out).all_studies()) == len(studies)
 
 
 def test_a_missing_dataset_is_found_before_any_study_runs(tmp_path, capsys):

@@ -88,6 +88,15 @@ def test_warmup_linear_decay_reaches_zero_at_the_last_step():
     assert [no_warmup(t) for t in (0, 5, 10)] == [1.0, 0.5, 0.0]
 
 
+def test_warmup_linear_decay_in_a_run_shorter_than_its_warmup():
+    # warmup_frac 0.05 of one step: the final zero comes first; it is not an error.
+    assert WarmupLinearDecay(total_steps=1, warmup_steps=0.05)(0) == 0.0
+    short = WarmupLinearDecay(total_steps=3, warmup_steps=2.5)
+    assert [short(t) for t in range(3)] == [0.0, 1 / 2.5, 0.0]
+    with pytest.raises(ValueError, match="warmup_steps"):
+        WarmupLinearDecay(total_steps=3, warmup_steps=3)
+
+
 def test_tabulated_schedule():
     schedule = TabulatedSchedule((1.0, 0.5, 0.0))
     assert [schedule(t) for t in range(5)] == [1.0, 0.5, 0.0, 0.0, 0.0]
