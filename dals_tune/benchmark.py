@@ -47,29 +47,33 @@ REFINE_PILOT = "linear_decay_sgd"  # the run a from-scratch workload's refined s
 @dataclass(frozen=True)
 class Scale:
     """A named benchmark size: the same for every strategy, so every strategy gets the same
-    budget. ``subset``/``eval_subset`` map a workload to its training / validation-and-test
-    sizes (a workload not named uses the whole split); ``max_epochs`` maps a regime to the
-    epochs of a trial."""
+    budget. ``samples`` (search trials per strategy) and ``max_epochs`` (epochs of a trial)
+    map a regime to its value, or a ``"workload/regime"`` to its own; ``subset`` and
+    ``eval_subset`` map a workload to its training / validation-and-test sizes and
+    ``max_length`` a text workload to its tokens per example (a workload not named uses the
+    whole split and the task's own length)."""
 
     name: str
     purpose: str
-    samples: int  # search trials per strategy
+    samples: Mapping[str, int]
     seeds: int  # seed re-runs of each strategy's best configuration
     max_epochs: Mapping[str, int]
     subset: Mapping[str, int] = field(default_factory=dict)
     eval_subset: Mapping[str, int] = field(default_factory=dict)
+    max_length: Mapping[str, int] = field(default_factory=dict)
     scheduler: str = "asha"
 
     def settings(self, workload: str, regime: str, **common: object) -> SearchSettings:
         return SearchSettings(
             workload=workload,
             regime=regime,
-            samples=self.samples,
+            samples=self.samples.get(f"{workload}/{regime}", self.samples[regime]),
             seeds=self.seeds,
-            max_epochs=self.max_epochs[regime],
+            max_epochs=self.max_epochs.get(f"{workload}/{regime}", self.max_epochs[regime]),
             scheduler=self.scheduler,
             subset=self.subset.get(workload),
             eval_subset=self.eval_subset.get(workload),
+            max_length=self.max_length.get(workload),
             **common,  # type: ignore[arg-type]
         )
 
@@ -80,7 +84,7 @@ SCALES: dict[str, Scale] = {
         Scale(
             name="smoke",
             purpose="every code path in minutes (the test suite runs it on tiny fixtures)",
-            samples=1,
+            samples={"scratch": 1, "finetune": 1},
             seeds=1,
             max_epochs={"scratch": 2, "finetune": 1},  # a pilot to refine needs 2+ steps
             subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb"), 200),
@@ -89,24 +93,19 @@ SCALES: dict[str, Scale] = {
         ),
         Scale(
             name="cpu",
-            purpose="a laptop-scale answer, sized for about two hours on 2 CPU cores "
-            "(an estimate until a measured run is in docs/results.md)",
-            samples=2,
+            purpose="a laptop-scale answer in about 1.5 hours on 2 CPU cores (measured: "
+            "docs/results.md); fine-tuning runs each strategy's default configuration only",
+            samples={"scratch": 2, "finetune": 1},
             seeds=2,
-            max_epochs={"scratch": 6, "finetune": 2},
-            subset={"synthetic": 6000, "cifar10": 3000, "trec6": 1000, "rte": 500, "imdb": 400},
-            eval_subset={
-                "synthetic": 2000,
-                "cifar10": 1000,
-                "trec6": 500,
-                "rte": 277,
-                "imdb": 400,
-            },
+            max_epochs={"scratch": 5, "finetune": 1, "trec6/scratch": 2},
+            subset={"synthetic": 6000, "cifar10": 2000, "trec6": 300, "rte": 160, "imdb": 160},
+            eval_subset={"synthetic": 2000, "cifar10": 1000, "trec6": 200, "rte": 100, "imdb": 100},
+            max_length={"trec6": 32, "imdb": 128},
         ),
         Scale(
             name="full",
             purpose="the paper's sizes, for a GPU cluster (--address): whole datasets",
-            samples=20,
+            samples={"scratch": 20, "finetune": 20},
             seeds=3,
             max_epochs={"scratch": 30, "finetune": 4},
         ),
@@ -313,15 +312,19 @@ def _was_interrupted(out: Path, settings: SearchSettings) -> bool:
 def describe_scales() -> str:
     """The scales as a Markdown table (for ``benchmark --help`` and the docs)."""
     lines = [
-        "| scale | trials / strategy | seeds | epochs (scratch / finetune) | training subset "
-        "| purpose |",
+        "| scale | trials / strategy (scratch / finetune) | seeds | epochs (scratch / finetune) "
+        "| training subset | purpose |",
         "|---|---|---|---|---|---|",
     ]
     for scale in SCALES.values():
         subset = ", ".join(f"{k} {v}" for k, v in scale.subset.items()) or "whole splits"
-        epochs = f"{scale.max_epochs['scratch']} / {scale.max_epochs['finetune']}"
+        epochs = f"{scale.max_epochs['scratch']} / {scale.max_epochs['finetune']}" + "".join(
+            f"; {key} {value}" for key, value in scale.max_epochs.items() if "/" in key
+        )
+        samples = f"{scale.samples['scratch']} / {scale.samples['finetune']}"
+        lengths = "".join(f"; {k} {v} tokens" for k, v in scale.max_length.items())
         lines.append(
-            f"| {scale.name} | {scale.samples} | {scale.seeds} | {epochs} | {subset} "
+            f"| {scale.name} | {samples} | {scale.seeds} | {epochs} | {subset}{lengths} "
             f"| {scale.purpose} |"
         )
     return "\n".join(lines)

@@ -226,6 +226,7 @@ def run_train(args: argparse.Namespace) -> int:
                 "model": args.model,
                 "batch_size": args.batch_size,
                 "label_column": args.label_column,
+                "max_length": args.max_length,
             }.items()
             if value is not None
         },
@@ -284,6 +285,12 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--batch-size", type=positive_int, default=None)
     parser.add_argument("--label-column", default=None, help="csv: the label column")
+    parser.add_argument(
+        "--max-length",
+        type=positive_int,
+        default=None,
+        help="text workloads: tokens kept per example (default: the task's, e.g. imdb 256)",
+    )
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -313,6 +320,7 @@ def run_search(args: argparse.Namespace) -> int:
         model=args.model,
         batch_size=args.batch_size,
         label_column=args.label_column,
+        max_length=args.max_length,
         precision=args.precision,
         refine_from=args.refine_from,
     )

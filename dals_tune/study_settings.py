@@ -50,6 +50,7 @@ class SearchSettings:
     model: str | None = None
     batch_size: int | None = None
     label_column: str | None = None
+    max_length: int | None = None  # text workloads: tokens per example (the task's own if None)
     precision: str = "fp32"
     refine_from: str | None = None  # the trial run whose refined schedule `refined` tunes
 
@@ -87,6 +88,7 @@ class SearchSettings:
             "model": self.model,
             "batch_size": self.batch_size,
             "label_column": self.label_column,
+            "max_length": self.max_length,
         }
         return {
             "workload": self.workload,
