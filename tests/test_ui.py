@@ -20,20 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_tracking import STUDY_TAGS
 
 from dals_tune.cli import main
 from dals_tune.tracking import health_status, open_store, serve_ui
 
 CHROMIUM = Path("/usr/bin/chromium")
-STUDY_TAGS = {
-    "dataset": "synthetic",
-    "regime": "from_scratch",
-    "model": "mlp",
-    "searcher": "random",
-    "scheduler": "asha",
-    "budget": "3x2",
-    "seed": 0,
-}
 TRIALS = [  # trial id, strategy, status, validation accuracy per epoch
     ("t1", "dals", "completed", [0.61, 0.85, 0.93]),
     ("t2", "adamw", "completed", [0.55, 0.80, 0.90]),
