@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import pickle
+import shutil
 import socket
 import threading
 import time
@@ -374,7 +375,14 @@ def run_trials(
             folder, result.config or {}, plan, result.error
         )
         outcomes.append(outcome)
+        drop_checkpoints(folder)  # the run has ended and Tune has saved its final state
     return outcomes
+
+
+def drop_checkpoints(trial_folder: Path) -> None:
+    """Delete a finished trial's checkpoints (its results stay); see :class:`_Collector`."""
+    for checkpoint in trial_folder.glob("checkpoint_*"):
+        shutil.rmtree(checkpoint, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -623,7 +631,10 @@ class _GroupedScheduler(FIFOScheduler):
 
 class _Collector:
     """Gathers each trial's epochs as they are reported and hands the finished trial on:
-    at once to ``on_trial_done``, and to ``on_trial_saved`` once Tune has saved it."""
+    at once to ``on_trial_done``, and to ``on_trial_saved`` once Tune has saved it. Then the
+    trial's checkpoints go: a restore never runs a saved finished trial again, and they add
+    up (a MiniLM trial's two are about 0.5 GB; 27 strategies × 4 runs filled a 250 GB disk).
+    PBT keeps them, as its trials clone the checkpoints of others."""
 
     def __init__(
         self, plan: TrialPlan, on_trial_done: OnTrialDone, on_trial_saved: OnTrialDone | None
@@ -634,6 +645,7 @@ class _Collector:
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
         self.by_folder: dict[str, TrialOutcome] = {}
         self.unsaved: dict[str, TrialOutcome] = {}
+        self.folders: dict[str, Path] = {}
         self.state_seen: tuple[str, float] | None = None
         self.last_look = 0.0
 
@@ -647,8 +659,8 @@ class _Collector:
         outcome = _outcome(trial.trial_id, dict(trial.config), epochs, self.plan, error)
         self.by_folder[folder.name] = outcome
         self.on_trial_done(outcome)
-        if self.on_trial_saved is not None:
-            self.unsaved[trial.trial_id] = outcome
+        self.unsaved[trial.trial_id] = outcome
+        self.folders[trial.trial_id] = folder
 
     def hand_on_saved(self) -> None:
         """Pass on the finished trials that the newest saved experiment state holds. Tune
@@ -663,7 +675,11 @@ class _Collector:
         self.state_seen = state
         saved = _finished_trials_in(Path(state[0]))
         for trial_id in [t for t in self.unsaved if t in saved]:
-            self.on_trial_saved(self.unsaved.pop(trial_id))
+            outcome = self.unsaved.pop(trial_id)
+            if self.on_trial_saved is not None:
+                self.on_trial_saved(outcome)
+            if self.plan.scheduler != "pbt":
+                drop_checkpoints(self.folders.pop(trial_id))
 
     def outcome_of_folder(self, folder: Path) -> TrialOutcome | None:
         return self.by_folder.get(folder.name)

@@ -79,6 +79,9 @@ def test_end_to_end_study_names_a_winner_from_seed_reruns(tmp_path, capsys):
     assert set(config["best_configs"]) == {"dals", "cosine_sgd", "adamw"}
     assert (out / "optuna.db").exists()  # the searcher's studies, for optuna-dashboard
     assert (out / "ray").is_dir()
+    # Each trial's results stay with Tune; its checkpoints go once it has ended and been saved.
+    assert len(list((out / "ray").rglob("result.json"))) == 12
+    assert not list((out / "ray").rglob("checkpoint_*"))
 
     assert main(["report", "--out", str(out)]) == 0
     reports = out / "reports"
