@@ -765,9 +765,14 @@ def _status_of(outcome: TrialOutcome, max_epochs: int) -> str:
 
 
 def _outcome_from_files(folder: Path, config: dict, plan: TrialPlan, error: Any) -> TrialOutcome:
-    """A trial that finished before an interruption: its epochs from its ``result.json``."""
+    """A trial that finished before an interruption: its epochs from its ``result.json``, its
+    config from ``params.json`` when Tune's restored result has none (a trial that errored
+    before its first result, e.g. on a full disk)."""
     results = _read_results(folder)
     message = None if error is None else _first_line(str(error), last=True)
+    if not config:
+        with contextlib.suppress(OSError, ValueError):
+            config = json.loads((folder / "params.json").read_text())
     return _outcome(_trial_id_in(folder), dict(config), results, plan, message)
 
 

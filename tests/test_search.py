@@ -216,3 +216,20 @@ def test_pbt_runs_a_population_per_strategy_from_checkpoints(tmp_path):
     trials = tracker.trials_of(parent["run_id"])
     assert len(trials) == 4
     assert {t["tags"]["status"] for t in trials} <= {"completed", "pruned"}
+
+
+def test_a_restored_trial_without_a_config_takes_it_from_its_folder(tmp_path):
+    """Tune restores a trial that errored before its first result (here: a full disk) with no
+    config; the driver reads it from the trial's params.json instead of failing on it."""
+    from dals_tune import study
+
+    folder = tmp_path / "trial"
+    folder.mkdir()
+    (folder / "params.json").write_text(json.dumps({"strategy": "fixed_sgd", "lr": 0.01}))
+    (folder / "result.json").write_text("")
+    plan = study.TrialPlan(
+        name="search", storage=tmp_path, constants={}, num_samples=1, max_epochs=1
+    )
+    outcome = study._outcome_from_files(folder, {}, plan, "OSError: No space left on device")
+    assert outcome.config["strategy"] == "fixed_sgd"
+    assert outcome.status == "errored" and "No space left" in outcome.error
