@@ -251,8 +251,10 @@ class Tracker:
         for name, document in (documents or {}).items():
             self.client.log_dict(run_id, dict(document), name)
         final = RunStatus.to_string(RunStatus.FAILED if status == "errored" else RunStatus.FINISHED)
-        _retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
         _retry(lambda: self.client.set_terminated(run_id, final))
+        # Last: a child with this tag is complete, status included (a kill before it leaves a
+        # child that the next call deletes and writes again).
+        _retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
         return run_id
 
     def finish_study(

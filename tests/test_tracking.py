@@ -180,6 +180,30 @@ def test_a_half_written_child_is_replaced_when_the_trial_is_logged_again(tmp_pat
     assert trials[0]["tags"]["status"] == "pruned" and trials[0]["status"] == "FINISHED"
 
 
+def test_the_logged_tag_is_written_last(tmp_path, monkeypatch):
+    """A driver killed just before the tag leaves a child with its final status, which the
+    next log_trial replaces; with the tag, a child is never left RUNNING (then KILLED)."""
+    tracker = open_store(tmp_path)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    set_tag = tracker.client.set_tag
+
+    def killed_at_the_tag(run_id, key, value):
+        if key == "dals.logged":
+            raise KeyboardInterrupt("killed")
+        return set_tag(run_id, key, value)
+
+    monkeypatch.setattr(tracker.client, "set_tag", killed_at_the_tag)
+    with pytest.raises(KeyboardInterrupt):
+        tracker.log_trial(parent, "t1", "dals", 3, "completed", {"lr": 0.1}, epochs_of([0.5]))
+    (cut,) = tracker.trials_of(parent)
+    assert cut["status"] == "FINISHED" and "dals.logged" not in cut["tags"]
+    monkeypatch.setattr(tracker.client, "set_tag", set_tag)
+    logged = tracker.log_trial(parent, "t1", "dals", 3, "completed", {"lr": 0.1}, epochs_of([0.5]))
+    (trial,) = tracker.trials_of(parent)
+    assert trial["run_id"] == logged != cut["run_id"]
+    assert trial["tags"]["dals.logged"] == "1" and trial["status"] == "FINISHED"
+
+
 def test_interrupted_runs_are_marked_killed_and_the_study_can_still_finish(tmp_path):
     tracker = open_store(tmp_path)
     parent = tracker.start_study("synthetic", STUDY_TAGS, {})
