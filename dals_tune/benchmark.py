@@ -27,7 +27,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dals_tune.search import absolute_settings, check, interrupted_study, run_search
+from dals_tune.search import (
+    absolute_settings,
+    check,
+    interrupted_study,
+    run_search,
+    strategy_names,
+)
 from dals_tune.study_settings import STATE_FILE, SearchSettings, StudyState
 
 # (workload, regime): the cross-dataset table of DESIGN §6 and issue 6.
@@ -198,7 +204,7 @@ def plan(
 
 
 def _strategies_for(requested: tuple[str, ...], regime: str) -> tuple[str, ...]:
-    names = [name.strip() for item in requested for name in item.split(",") if name.strip()]
+    names = strategy_names(requested)
     if regime == "scratch":
         return tuple(names)
     return tuple(name for name in names if name != REFINED)

@@ -179,13 +179,18 @@ def resolve_strategies(
 ) -> tuple[str, ...]:
     """``("all",)`` → every registered strategy (``refined`` only ``with_refined``, when the
     study has a run to refine from); otherwise the ids, checked, deduplicated."""
-    names = [name.strip() for item in requested for name in str(item).split(",") if name.strip()]
+    names = strategy_names(requested)
     if not names:
         raise ValueError("--strategies needs at least one strategy id (or 'all')")
     if names == ["all"]:
         # `refined` needs a finished run to refine from (--refine-from); without one, not "all".
         return tuple(sid for sid in strategies.REGISTRY if with_refined or sid != "refined")
     return tuple(dict.fromkeys(strategies.get(name).id for name in names))
+
+
+def strategy_names(requested: tuple[str, ...] | list[str]) -> list[str]:
+    """The ids of a ``--strategies`` value (items may hold comma lists), as written."""
+    return [name.strip() for item in requested for name in str(item).split(",") if name.strip()]
 
 
 def absolute_settings(settings: SearchSettings) -> SearchSettings:

@@ -644,8 +644,7 @@ class _Collector:
         self.on_trial_saved = on_trial_saved
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
         self.by_folder: dict[str, TrialOutcome] = {}
-        self.unsaved: dict[str, TrialOutcome] = {}
-        self.folders: dict[str, Path] = {}
+        self.unsaved: dict[str, tuple[TrialOutcome, Path]] = {}  # by trial id, with its folder
         self.state_seen: tuple[str, float] | None = None
         self.last_look = 0.0
 
@@ -659,8 +658,7 @@ class _Collector:
         outcome = _outcome(trial.trial_id, dict(trial.config), epochs, self.plan, error)
         self.by_folder[folder.name] = outcome
         self.on_trial_done(outcome)
-        self.unsaved[trial.trial_id] = outcome
-        self.folders[trial.trial_id] = folder
+        self.unsaved[trial.trial_id] = (outcome, folder)
 
     def hand_on_saved(self) -> None:
         """Pass on the finished trials that the newest saved experiment state holds. Tune
@@ -675,11 +673,11 @@ class _Collector:
         self.state_seen = state
         saved = _finished_trials_in(Path(state[0]))
         for trial_id in [t for t in self.unsaved if t in saved]:
-            outcome = self.unsaved.pop(trial_id)
+            outcome, folder = self.unsaved.pop(trial_id)
             if self.on_trial_saved is not None:
                 self.on_trial_saved(outcome)
             if self.plan.scheduler != "pbt":
-                drop_checkpoints(self.folders.pop(trial_id))
+                drop_checkpoints(folder)
 
     def outcome_of_folder(self, folder: Path) -> TrialOutcome | None:
         return self.by_folder.get(folder.name)
