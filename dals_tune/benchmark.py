@@ -296,7 +296,12 @@ def _refine_pilot(
     tracker = tracking.open_existing_store(out, settings.tracking_uri)
     trials = [run for run in tracker.trials_of(parent_run_id) if run["tags"]["kind"] == "trial"]
     if not trials or trials[0]["tags"]["status"] == "errored":
-        raise ValueError(f"the {key} pilot trial did not finish; nothing to refine from")
+        del state.finished[pilot_key]  # the next run pilots again instead of failing again
+        state.save(out)
+        raise ValueError(
+            f"the {key} pilot trial did not finish, so there is nothing to refine from "
+            f"(study {folder.name}); run the benchmark again to pilot anew"
+        )
     run_id = trials[0]["run_id"]
     refined = refine.refine(tracker, run_id, folder / "refined")
     echo(f"refined schedule from pilot trial {run_id}: {refined.plot_path}")

@@ -104,6 +104,42 @@ def test_the_smoke_benchmark_studies_every_workload_and_writes_every_report(tmp_
     assert len(tracking.open_store(out).all_studies()) == len(studies)
 
 
+def test_a_pilot_whose_trial_errored_is_run_again_by_the_next_benchmark(tmp_path, monkeypatch):
+    out = tmp_path / "runs"
+    scale = benchmark.SCALES["smoke"]
+    studies = benchmark.plan(
+        scale,
+        out,
+        strategies=("linear_decay_sgd", "refined"),
+        workloads=(("synthetic", "scratch"),),
+    )
+    real_search = benchmark.run_search
+
+    def search_whose_trials_error(settings, **options):
+        result = real_search(settings, **options)
+        tracker = tracking.open_existing_store(out)
+        for run in tracker.trials_of(result.parent_run_id):
+            tracker.annotate_run(run["run_id"], {"status": "errored"})
+        return result
+
+    monkeypatch.setattr(benchmark, "run_search", search_whose_trials_error)
+    with pytest.raises(ValueError, match="pilot trial did not finish.*run the benchmark again"):
+        benchmark.run_benchmark(scale, studies, echo=lambda line: None)
+    progress = json.loads(benchmark.BenchmarkState.path(out, "smoke").read_text())
+    assert "synthetic/scratch/pilot" not in progress["finished"]
+
+    monkeypatch.setattr(benchmark, "run_search", real_search)
+    result = benchmark.run_benchmark(scale, studies, echo=lambda line: None)
+    assert set(result.studies) == {"synthetic/scratch/pilot", "synthetic/scratch"}
+    # The errored pilot, its replacement and the main study, which refines the replacement.
+    assert len(tracking.open_store(out).all_studies()) == 3
+    progress = json.loads(benchmark.BenchmarkState.path(out, "smoke").read_text())
+    pilot_trial = tracking.open_existing_store(out).run(
+        progress["refine_from"]["synthetic/scratch"]
+    )
+    assert pilot_trial["tags"]["status"] != "errored"
+
+
 def test_a_missing_dataset_is_found_before_any_study_runs(tmp_path, capsys):
     out = tmp_path / "runs"
     argv = ["benchmark", "--scale", "smoke", "--data-dir", str(tmp_path / "empty"),
