@@ -45,8 +45,9 @@ def test_the_smoke_benchmark_studies_every_workload_and_writes_every_report(tmp_
     assert {s["status"] for s in studies} == {"FINISHED"}
     reports = out / "reports"
     for name in (
-        "winners.csv", "winners.md", "mean_rank.csv", "mean_rank.md", "time_to_target.csv",
-        "time_to_target.md", "performance_profile.csv", "performance_profile.png",
+        "winners.csv", "winners.md", "mean_rank.csv", "mean_rank.md", "ranks.csv", "ranks.md",
+        "time_to_target.csv", "time_to_target.md", "performance_profile.csv",
+        "performance_profile.png",
     ):  # fmt: skip
         assert (reports / name).stat().st_size > 0, name
     per_study = [path for path in reports.iterdir() if path.is_dir()]

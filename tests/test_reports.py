@@ -19,7 +19,7 @@ from dals_tune import reports
 from dals_tune.cli import main
 from dals_tune.reports import store_report
 from dals_tune.reports.cross_study import PROFILE_TAUS
-from dals_tune.reports.leaderboard import median_or_none, strategy_row
+from dals_tune.reports.leaderboard import LeaderboardRow, median_or_none, strategy_row
 from dals_tune.reports.study_report import write_study_files
 from dals_tune.reports.study_runs import ChildRun
 from dals_tune.tracking import Tracker, open_store
@@ -331,6 +331,35 @@ def test_write_reports_covers_every_study_and_counts_the_latest_finished_ones(st
     assert winners[1]["dataset"] == "synthetic-ds"
     assert float(winners[1]["test_acc_mean"]) == pytest.approx(0.89)
     assert "0.9067 ± 0.0416" in (folder / "winners.md").read_text()
+    # scratch: dals 0.9067 ± 0.0416 leads adamw 0.9000 ± 0.0141 by 0.0067 / 0.0416 = 0.16
+    # stds. Target 0.9: dals's median re-run reaches it (2 of 3 do), adamw's does not (1 of
+    # 2), fixed_sgd's trial does not, sgd diverged. finetune: adamw ties dals at 0.85 (one
+    # seed each, no std); target 0.8 reached by adamw, dals and lion, not by unrun rmsprop.
+    finetune, scratch = winners
+    assert (scratch["runner_up"], float(scratch["runner_up_val_acc_mean"])) == ("adamw", 0.9)
+    assert float(scratch["lead_in_stds"]) == pytest.approx(0.00667 / 0.04163, abs=1e-3)
+    assert (scratch["target_accuracy"], scratch["reached"], scratch["strategies"]) == (
+        "0.9", "1", "4",
+    )  # fmt: skip
+    assert (finetune["runner_up"], finetune["lead_in_stds"]) == ("dals", "")  # NaN: no std
+    assert (finetune["reached"], finetune["strategies"]) == ("3", "4")
+    assert all(float(row["minutes"]) > 0 for row in winners)
+    markdown = (folder / "winners.md").read_text()
+    assert "| 0.2 | 0.90 | 1 of 4 |" in markdown and "| — | 0.80 | 3 of 4 |" in markdown
+
+    # The rank matrix: every strategy's rank and accuracy per study, in mean-rank order.
+    with (folder / "ranks.csv").open() as file:
+        cells = [(row["regime"], row["strategy"], row["rank"]) for row in csv.DictReader(file)]
+    assert cells == [
+        ("finetune", "adamw", "1"), ("scratch", "adamw", "2"),
+        ("finetune", "dals", "2"), ("scratch", "dals", "1"),
+        ("scratch", "fixed_sgd", "3"), ("finetune", "lion", "3"),
+        ("finetune", "rmsprop", "4"), ("scratch", "sgd", "4"),
+    ]  # fmt: skip
+    matrix = (folder / "ranks.md").read_text()
+    assert "| strategy | synthetic / finetune | synthetic / scratch |" in matrix
+    assert "| dals | #2: 0.8500 | #1: 0.9067 ± 0.0416 |" in matrix
+    assert "| lion | #3: 0.8000 | — |" in matrix
 
     with (folder / "mean_rank.csv").open() as file:
         ranks = [
@@ -369,7 +398,7 @@ def test_write_reports_covers_every_study_and_counts_the_latest_finished_ones(st
         float(profile[index]["tau"]): float(profile[index]["adamw"]) for index in (9, 10, 42, 43)
     }
     assert steps == {1.09: 0.0, 1.10: 0.5, 1.42: 0.5, 1.43: 1.0}
-    for name in ("winners.md", "mean_rank.md", "performance_profile.png"):
+    for name in ("winners.md", "mean_rank.md", "ranks.md", "performance_profile.png"):
         assert (folder / name) in written
 
 
@@ -426,3 +455,26 @@ def test_a_new_report_keeps_the_recommendation_files(tmp_path):
     _keep_recommendation(final, staging)
     assert (staging / "recommendation.md").read_text() == "# try dals first\n"
     assert not (staging / "winners.md").exists()  # the report's own files are written anew
+
+
+def leader(mean: float, std: float) -> LeaderboardRow:
+    return LeaderboardRow(
+        rank=1, strategy="s", generation="g", val_acc_mean=mean, val_acc_std=std,
+        test_acc_mean=mean, test_acc_std=std, seeds=2, trials=1, epochs_spent=1,
+        best_trial_val_acc=mean, default_val_acc=None, tuned_beats_default=None,
+        epochs_to_target=None, seconds_to_target=None, failed=False, note="",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("winner", "runner_up", "expected"),
+    [
+        ((0.80, 0.02), (0.74, 0.03), 2.0),  # the larger std divides
+        ((0.80, 0.0), (0.70, 0.0), math.inf),  # two identical seeds each, a real lead
+        ((0.80, 0.0), (0.80, 0.0), 0.0),  # an exact tie
+        ((0.80, math.nan), (0.70, 0.01), math.nan),  # one seed: no spread was measured
+    ],
+)
+def test_the_winners_lead_is_counted_in_the_larger_std(winner, runner_up, expected):
+    lead = reports.lead_in_stds(leader(*winner), leader(*runner_up))
+    assert lead == pytest.approx(expected, nan_ok=True)

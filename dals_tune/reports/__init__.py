@@ -5,7 +5,9 @@ Dolan–Moré performance profile (formulas in ``docs/reports.md``).
 - ``study_runs``: a study read from the store into plain records (the only reader);
 - ``leaderboard``: ranking one study's strategies, mean ± std, time to target;
 - ``study_report``: one study's report files;
-- ``cross_study``: latest finished studies, winners, mean rank, performance profile;
+- ``cross_study``: latest finished studies, winners and their lead, mean rank, the rank
+  matrix, performance profile;
+- ``cross_study_files``: the cross-study CSV/Markdown tables and the profile figure;
 - ``tables`` and ``plots``: CSV/Markdown writing and the matplotlib (Agg) figures;
 - ``store_report``: ``python -m dals_tune report``.
 """
@@ -15,9 +17,11 @@ from dals_tune.reports.cross_study import (
     MeanRank,
     WinnerRow,
     latest_finished,
+    lead_in_stds,
     mean_ranks,
     performance_profile,
     performance_ratios,
+    rank_matrix,
     study_errors,
 )
 from dals_tune.reports.leaderboard import (
@@ -36,10 +40,12 @@ __all__ = [
     "StudyReport",
     "WinnerRow",
     "latest_finished",
+    "lead_in_stds",
     "mean_and_std",
     "mean_ranks",
     "performance_profile",
     "performance_ratios",
+    "rank_matrix",
     "study_errors",
     "study_leaderboard",
     "time_to_target",

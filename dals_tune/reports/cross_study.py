@@ -1,5 +1,5 @@
-"""Across studies: which study counts, the winner per workload and regime, each strategy's mean
-rank, and the Dolan–Moré performance profile.
+"""Across studies: which study counts, the winner per workload and regime (and by how much),
+each strategy's mean rank and its rank in every study, and the Dolan–Moré performance profile.
 
 Only FINISHED studies count, and of several studies of the same (workload, regime) only the
 latest, so a re-done study replaces the old one instead of voting twice.
@@ -32,7 +32,13 @@ class StudyResult:
 @dataclass(frozen=True)
 class WinnerRow:
     """The rank-1 strategy of one (workload, regime); ``winner`` is None when every strategy
-    of the study failed."""
+    of the study failed, ``runner_up`` when fewer than two succeeded.
+
+    - ``lead_in_stds``: see :func:`lead_in_stds`.
+    - ``reached``: how many of the study's ``strategies`` reached ``target_accuracy`` (their
+      median seed re-run did, as in the time-to-target table).
+    - ``minutes``: the study's wall time, from its parent run's start to its end.
+    """
 
     workload: str
     dataset: str
@@ -43,6 +49,14 @@ class WinnerRow:
     test_acc_mean: float
     test_acc_std: float
     seeds: int
+    runner_up: str | None
+    runner_up_val_acc_mean: float
+    runner_up_val_acc_std: float
+    lead_in_stds: float
+    target_accuracy: float | None
+    reached: int
+    strategies: int
+    minutes: float
     run_id: str
 
 
@@ -74,10 +88,16 @@ def latest_finished(studies: Sequence[Mapping[str, Any]]) -> list[Mapping[str, A
 
 
 def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
-    """One row per study: its rank-1 strategy with validation and test mean and std."""
+    """One row per study: its rank-1 strategy with validation and test mean and std, the
+    runner-up and how far ahead the winner is, how many strategies reached the target, and
+    the study's wall time."""
     table = []
     for result in results:
-        best = result.rows[0] if result.rows and not result.rows[0].failed else None
+        usable = [row for row in sorted(result.rows, key=lambda row: row.rank) if not row.failed]
+        best = usable[0] if usable else None
+        second = usable[1] if len(usable) > 1 else None
+        target = _number_or_none(result.tag("target_accuracy"))
+        start, end = result.parent.get("start_time"), result.parent.get("end_time")
         table.append(
             WinnerRow(
                 workload=result.tag("workload"),
@@ -89,10 +109,41 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
                 test_acc_mean=best.test_acc_mean if best else math.nan,
                 test_acc_std=best.test_acc_std if best else math.nan,
                 seeds=best.seeds if best else 0,
+                runner_up=second.strategy if second else None,
+                runner_up_val_acc_mean=second.val_acc_mean if second else math.nan,
+                runner_up_val_acc_std=second.val_acc_std if second else math.nan,
+                lead_in_stds=lead_in_stds(best, second) if best and second else math.nan,
+                target_accuracy=target,
+                reached=sum(row.epochs_to_target is not None for row in result.rows),
+                strategies=len(result.rows),
+                minutes=(end - start) / 60_000 if start and end else math.nan,
                 run_id=result.parent["run_id"],
             )
         )
     return table
+
+
+def lead_in_stds(winner: LeaderboardRow, runner_up: LeaderboardRow) -> float:
+    """(v̄₁ − v̄₂) / max(s₁, s₂): the winner's lead in validation accuracy over the runner-up,
+    in units of the larger of their two sample stds over seeds. With a handful of seeds a lead
+    below about 2 does not separate them. NaN when a std was not measured (a single run); a
+    lead over two zero stds is ∞ (0 for an exact tie)."""
+    gap = winner.val_acc_mean - runner_up.val_acc_mean
+    stds = (winner.val_acc_std, runner_up.val_acc_std)
+    if math.isnan(gap) or any(math.isnan(std) for std in stds):
+        return math.nan
+    spread = max(stds)
+    if spread == 0:
+        return 0.0 if gap == 0 else math.inf
+    return gap / spread
+
+
+def rank_matrix(results: Sequence[StudyResult]) -> dict[str, list[LeaderboardRow | None]]:
+    """Every strategy's leaderboard row in each study (None where it did not take part), in
+    the order of :func:`mean_ranks`."""
+    order = [row.strategy for row in mean_ranks(results)]
+    by_study = [{row.strategy: row for row in result.rows} for result in results]
+    return {strategy: [rows.get(strategy) for rows in by_study] for strategy in order}
 
 
 def mean_ranks(results: Sequence[StudyResult]) -> list[MeanRank]:
@@ -162,3 +213,10 @@ def performance_profile(
         ]
         for strategy in strategies
     }
+
+
+def _number_or_none(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

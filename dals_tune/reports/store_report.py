@@ -14,19 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dals_tune.reports.cross_study import (
-    PROFILE_TAUS,
-    StudyResult,
-    latest_finished,
-    mean_ranks,
-    performance_profile,
-    study_errors,
-    winners,
-)
-from dals_tune.reports.plots import plot_performance_profile
+from dals_tune.reports.cross_study import StudyResult, latest_finished
+from dals_tune.reports.cross_study_files import write_cross_study_files
 from dals_tune.reports.study_report import write_study_files
 from dals_tune.reports.study_runs import load_study
-from dals_tune.reports.tables import format_mean_std, format_number, write_csv, write_markdown
 
 REPORTS_FOLDER = "reports"
 _UNSAFE = re.compile(r"[^\w\-.]")
@@ -62,7 +53,7 @@ def write_reports(out: Path | str, tracking_uri: str | None = None) -> list[Path
             results[parent["run_id"]] = StudyResult(parent=parent, rows=report.rows)
             written += report.files
         counted = [results[parent["run_id"]] for parent in latest_finished(studies)]
-        written += _write_cross_study(staging, counted)
+        written += write_cross_study_files(staging, counted)
         _keep_recommendation(out / REPORTS_FOLDER, staging)
         _swap_into_place(staging, out / REPORTS_FOLDER)
     except BaseException:
@@ -77,168 +68,6 @@ def study_folder_name(parent: Mapping[str, Any]) -> str:
     tags = parent.get("tags", {})
     name = f"{tags.get('workload') or 'workload'}-{tags.get('regime') or 'regime'}"
     return f"{_UNSAFE.sub('_', name)}-{parent['run_id'][:8]}"
-
-
-def _write_cross_study(folder: Path, results: list[StudyResult]) -> list[Path]:
-    files = []
-    table = winners(results)
-    files.append(
-        write_csv(
-            folder / "winners.csv",
-            [
-                "workload",
-                "dataset",
-                "regime",
-                "winner",
-                "val_acc_mean",
-                "val_acc_std",
-                "test_acc_mean",
-                "test_acc_std",
-                "seeds",
-                "run_id",
-            ],
-            [
-                [
-                    row.workload,
-                    row.dataset,
-                    row.regime,
-                    row.winner,
-                    row.val_acc_mean,
-                    row.val_acc_std,
-                    row.test_acc_mean,
-                    row.test_acc_std,
-                    row.seeds,
-                    row.run_id,
-                ]
-                for row in table
-            ],
-        )
-    )
-    files.append(
-        write_markdown(
-            folder / "winners.md",
-            "Winner per workload and regime",
-            ["workload", "dataset", "regime", "winner", "val acc", "test acc", "seeds", "run id"],
-            [
-                [
-                    row.workload,
-                    row.dataset,
-                    row.regime,
-                    row.winner or "none (all failed)",
-                    format_mean_std(row.val_acc_mean, row.val_acc_std),
-                    format_mean_std(row.test_acc_mean, row.test_acc_std),
-                    str(row.seeds),
-                    f"`{row.run_id}`",
-                ]
-                for row in table
-            ],
-            [
-                "The latest finished study of each workload and regime. Winner = rank 1 by "
-                "validation accuracy; accuracies are mean ± sample std over its seed re-runs "
-                "(test at the best validation epoch)."
-            ],
-        )
-    )
-    ranks = mean_ranks(results)
-    files.append(
-        write_csv(
-            folder / "mean_rank.csv",
-            ["strategy", "mean_rank", "studies", "wins"],
-            [[row.strategy, row.mean_rank, row.studies, row.wins] for row in ranks],
-        )
-    )
-    files.append(
-        write_markdown(
-            folder / "mean_rank.md",
-            "Mean rank across studies",
-            ["strategy", "mean rank", "studies", "wins"],
-            [
-                [row.strategy, f"{row.mean_rank:.2f}", str(row.studies), str(row.wins)]
-                for row in ranks
-            ],
-            [
-                f"Over the latest finished study of each workload and regime ({len(results)} "
-                "in all); a strategy's mean is over the studies it took part in."
-            ],
-        )
-    )
-    files += _write_time_to_target(folder, results)
-    profile = performance_profile([study_errors(result.rows) for result in results])
-    strategies = list(profile)
-    files.append(
-        write_csv(
-            folder / "performance_profile.csv",
-            ["tau", *strategies],
-            [
-                [tau, *(profile[name][index] for name in strategies)]
-                for index, tau in enumerate(PROFILE_TAUS)
-            ],
-        )
-    )
-    files.append(
-        plot_performance_profile(
-            PROFILE_TAUS,
-            profile,
-            folder / "performance_profile.png",
-            f"performance profile over {len(results)} studies (error = 1 − test accuracy)",
-        )
-    )
-    return files
-
-
-def _write_time_to_target(folder: Path, results: list[StudyResult]) -> list[Path]:
-    """Per study and strategy: epochs and seconds to the workload's target accuracy (median
-    over the seed re-runs; "not reached" when fewer than half reach it) beside the final
-    accuracy. Each study's ``learning_curves.png`` is its convergence plot."""
-    rows = [
-        (result, row) for result in results for row in sorted(result.rows, key=lambda row: row.rank)
-    ]
-    header = ["workload", "regime", "target", "strategy", "rank", "epochs_to_target",
-              "seconds_to_target", "val_acc_mean", "val_acc_std", "test_acc_mean"]  # fmt: skip
-    csv_rows = [
-        [
-            result.tag("workload"),
-            result.tag("regime"),
-            result.tag("target_accuracy"),
-            row.strategy,
-            row.rank,
-            row.epochs_to_target,
-            row.seconds_to_target,
-            row.val_acc_mean,
-            row.val_acc_std,
-            row.test_acc_mean,
-        ]
-        for result, row in rows
-    ]
-    not_reached = "not reached"
-    markdown_rows = [
-        [
-            f"{result.tag('workload')} / {result.tag('regime')}",
-            result.tag("target_accuracy") or "—",
-            row.strategy,
-            format_number(row.epochs_to_target, not_reached),
-            format_number(row.seconds_to_target, not_reached),
-            format_mean_std(row.val_acc_mean, row.val_acc_std),
-            format_mean_std(row.test_acc_mean, row.test_acc_std),
-        ]
-        for result, row in rows
-    ]
-    return [
-        write_csv(folder / "time_to_target.csv", header, csv_rows),
-        write_markdown(
-            folder / "time_to_target.md",
-            "Time to target",
-            ["study", "target", "strategy", "epochs", "seconds", "val acc", "test acc"],
-            markdown_rows,
-            [
-                "Epochs and seconds until the validation accuracy first reaches the "
-                "workload's target: the median over the strategy's seed re-runs (not reached "
-                "when fewer than half reach it), beside its final accuracy (mean ± sample "
-                "std). Strategies in leaderboard order; each study's convergence plot is "
-                "its learning_curves.png."
-            ],
-        ),
-    ]
 
 
 def _keep_recommendation(final: Path, staging: Path) -> None:
