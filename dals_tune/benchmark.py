@@ -99,9 +99,9 @@ SCALES: dict[str, Scale] = {
         ),
         Scale(
             name="cpu",
-            purpose="a laptop-scale answer in about 2 hours on 2 CPU cores (1.5 h measured "
-            "for five of the six workloads, docs/results.md); fine-tuning runs each "
-            "strategy's default configuration only",
+            purpose="a laptop-scale answer in about 2 hours on 2 CPU cores (1.9 h of "
+            "studies measured, docs/results.md); fine-tuning runs each strategy's default "
+            "configuration only",
             samples={"scratch": 2, "finetune": 1},
             seeds=2,
             max_epochs={"scratch": 5, "finetune": 1, "trec6/scratch": 2},
