@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dals_tune.reports.leaderboard import LeaderboardRow
+from dals_tune.reports.study_runs import target_accuracy
 
 PROFILE_TAUS = tuple(1 + step / 100 for step in range(301))  # τ = 1.00, 1.01, ..., 4.00
 ERROR_EPSILON = 1e-6  # stands in for a zero error, far below one test example in a million
@@ -96,7 +97,7 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
         usable = [row for row in sorted(result.rows, key=lambda row: row.rank) if not row.failed]
         best = usable[0] if usable else None
         second = usable[1] if len(usable) > 1 else None
-        target = _number_or_none(result.tag("target_accuracy"))
+        target = target_accuracy(result.parent.get("tags", {}))
         start, end = result.parent.get("start_time"), result.parent.get("end_time")
         table.append(
             WinnerRow(
@@ -213,10 +214,3 @@ def performance_profile(
         ]
         for strategy in strategies
     }
-
-
-def _number_or_none(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None

@@ -71,12 +71,7 @@ class StudyRuns:
 
     @property
     def target_accuracy(self) -> float | None:
-        """The parent's ``target_accuracy`` tag as a float; None when absent or not a number."""
-        try:
-            target = float(self.tags["target_accuracy"])
-        except (KeyError, TypeError, ValueError):
-            return None
-        return target if math.isfinite(target) else None
+        return target_accuracy(self.tags)
 
     @property
     def strategies(self) -> list[str]:
@@ -89,6 +84,15 @@ class StudyRuns:
             listed = self.parent.get("params", {}).get("strategies", "")
             names += [name.strip(" '\"[]") for name in listed.split(",")]
         return [name for name in dict.fromkeys(names) if name]
+
+
+def target_accuracy(tags: Mapping[str, str]) -> float | None:
+    """A study parent's ``target_accuracy`` tag as a float; None when absent or not a number."""
+    try:
+        target = float(tags["target_accuracy"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return target if math.isfinite(target) else None
 
 
 def load_study(
