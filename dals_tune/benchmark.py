@@ -230,17 +230,29 @@ def run_benchmark(
     studies: list[SearchSettings],
     verbose: bool = False,
     echo: Callable[[str], None] = print,
+    redo: tuple[str, ...] = (),
 ) -> BenchmarkResult:
     """Run the studies :func:`plan` made, in order (skipping finished ones, resuming an
-    interrupted one), then write the cross-study report; see the module docstring."""
+    interrupted one), then write the cross-study report; see the module docstring. ``redo``
+    names finished studies (``"workload/regime"``) to run again, e.g. after their runs errored
+    for a reason of the machine; the new study replaces the old one in the cross-study
+    tables, and a pilot that ran is kept."""
     from dals_tune import reports
 
     if not studies:
         raise ValueError("the benchmark has no workload to study")
+    keys = [f"{settings.workload}/{settings.regime}" for settings in studies]
+    unknown = [key for key in redo if key not in keys]
+    if unknown:
+        raise ValueError(
+            f"--redo {unknown[0]!r} is none of this benchmark's studies: {', '.join(keys)}"
+        )
     out = Path(studies[0].out)
     for settings in studies:  # every dataset and model is found before hours are spent
         check(_checkable(settings))
     state = BenchmarkState.load(out, scale.name)
+    if any(state.finished.pop(key, None) for key in redo):
+        state.save(out)
     skipped = []
     for settings in studies:
         key = f"{settings.workload}/{settings.regime}"

@@ -150,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--model", default=None, help="the text workloads' encoder")
     benchmark.add_argument("--address", default=None, help="join a Ray cluster: auto|HOST:PORT")
     benchmark.add_argument("--out", default=DEFAULT_OUT)
+    benchmark.add_argument(
+        "--redo",
+        action="append",
+        default=[],
+        metavar="WORKLOAD/REGIME",
+        help="study a finished workload again (repeatable), e.g. trec6/scratch after its runs "
+        "errored for a reason of the machine; the new study replaces the old one in the reports",
+    )
     benchmark.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     benchmark.set_defaults(run=run_benchmark)
     return parser
@@ -349,7 +357,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         model=args.model,
         address=args.address,
     )
-    result = benchmark.run_benchmark(scale, studies, verbose=args.verbose)
+    result = benchmark.run_benchmark(scale, studies, verbose=args.verbose, redo=tuple(args.redo))
     print(f"benchmark ({args.scale}): {len(result.studies)} studies, {len(result.skipped)} "
           "finished earlier")  # fmt: skip
     for path in result.report_files:

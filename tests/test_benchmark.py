@@ -10,8 +10,9 @@ from pathlib import Path
 import dataset_fixtures as fixtures
 import pytest
 
-from dals_tune import benchmark, refine, tracking
+from dals_tune import benchmark, refine, reports, tracking
 from dals_tune.cli import main
+from dals_tune.study_settings import STATE_FILE, StudyState
 
 pytestmark = pytest.mark.slow
 STRATEGIES = "cosine_sgd,linear_decay_sgd,dals,refined"
@@ -43,22 +44,22 @@ def test_the_smoke_benchmark_studies_every_workload_and_writes_every_report(tmp_
     studied = {(s["tags"]["workload"], s["tags"]["regime"]) for s in studies}
     assert studied == set(benchmark.WORKLOADS)
     assert {s["status"] for s in studies} == {"FINISHED"}
-    reports = out / "reports"
+    report_dir = out / "reports"
     for name in (
         "winners.csv", "winners.md", "mean_rank.csv", "mean_rank.md", "ranks.csv", "ranks.md",
         "time_to_target.csv", "time_to_target.md", "performance_profile.csv",
         "performance_profile.png",
     ):  # fmt: skip
-        assert (reports / name).stat().st_size > 0, name
-    per_study = [path for path in reports.iterdir() if path.is_dir()]
+        assert (report_dir / name).stat().st_size > 0, name
+    per_study = [path for path in report_dir.iterdir() if path.is_dir()]
     assert len(per_study) == len(studies)  # the pilots' too; the tables below skip them
     for folder in per_study:
         for name in ("leaderboard.csv", "leaderboard.md", "learning_curves.png"):
             assert (folder / name).exists(), (folder, name)
-    rows = list(csv.DictReader((reports / "time_to_target.csv").open()))
+    rows = list(csv.DictReader((report_dir / "time_to_target.csv").open()))
     assert len(rows) == 3 * len(benchmark.WORKLOADS) + len(SCRATCH)  # refined: scratch only
     assert {row["strategy"] for row in rows} == set(STRATEGIES.split(","))
-    winners = list(csv.DictReader((reports / "winners.csv").open()))
+    winners = list(csv.DictReader((report_dir / "winners.csv").open()))
     assert len(winners) == len(benchmark.WORKLOADS)
 
     progress = json.loads((out / "benchmark" / "smoke.json").read_text())
@@ -139,6 +140,20 @@ def test_a_pilot_whose_trial_errored_is_run_again_by_the_next_benchmark(tmp_path
         progress["refine_from"]["synthetic/scratch"]
     )
     assert pilot_trial["tags"]["status"] != "errored"
+
+    # --redo studies the finished workload again, from the same pilot; the new study counts.
+    again = benchmark.run_benchmark(
+        scale, studies, echo=lambda line: None, redo=("synthetic/scratch",)
+    )
+    assert again.skipped == []
+    assert again.studies["synthetic/scratch"] != result.studies["synthetic/scratch"]
+    assert again.studies["synthetic/scratch/pilot"] == result.studies["synthetic/scratch/pilot"]
+    state = json.loads(benchmark.BenchmarkState.path(out, "smoke").read_text())
+    assert state == {**progress, "finished": again.studies}
+    folder = out / "studies" / again.studies["synthetic/scratch"]
+    new_parent = StudyState.load(folder / STATE_FILE).parent_run_id
+    latest = reports.latest_finished(tracking.open_store(out).all_studies())
+    assert [study["run_id"] for study in latest] == [new_parent]
 
 
 def test_a_missing_dataset_is_found_before_any_study_runs(tmp_path, capsys):
