@@ -153,6 +153,13 @@ class BenchmarkState:
                 "move it away to start the benchmark anew"
             ) from None
 
+    def forget(self, out: Path, keys: tuple[str, ...]) -> None:
+        """Drop these finished studies (``"workload/regime"``; pilots are kept), so that the
+        next run studies them again, and save if any was there."""
+        forgotten = [self.finished.pop(key) for key in keys if key in self.finished]
+        if forgotten:
+            self.save(out)
+
     def save(self, out: Path) -> None:
         path = self.path(out, self.scale)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,8 +258,7 @@ def run_benchmark(
     for settings in studies:  # every dataset and model is found before hours are spent
         check(_checkable(settings))
     state = BenchmarkState.load(out, scale.name)
-    if any(state.finished.pop(key, None) for key in redo):
-        state.save(out)
+    state.forget(out, redo)
     skipped = []
     for settings in studies:
         key = f"{settings.workload}/{settings.regime}"

@@ -166,6 +166,34 @@ def test_a_missing_dataset_is_found_before_any_study_runs(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_an_unknown_redo_is_one_line_before_anything_runs(tmp_path, capsys):
+    out = tmp_path / "runs"
+    argv = ["benchmark", "--scale", "smoke", "--redo", "mnist/scratch", "--out", str(out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--redo 'mnist/scratch' is none of" in error
+    assert not out.exists()
+
+
+def test_forgetting_finished_studies_keeps_their_pilots_and_saves(tmp_path):
+    state = benchmark.BenchmarkState(
+        scale="cpu",
+        finished={
+            "a/scratch/pilot": "p",
+            "a/scratch": "s1",
+            "b/finetune": "s2",
+            "c/finetune": "s3",
+        },
+        refine_from={"a/scratch": "run"},
+    )
+    state.forget(tmp_path, ("a/scratch", "b/finetune", "d/scratch"))
+    saved = benchmark.BenchmarkState.load(tmp_path, "cpu")
+    assert saved.finished == {"a/scratch/pilot": "p", "c/finetune": "s3"}
+    assert saved.refine_from == {"a/scratch": "run"}
+    benchmark.BenchmarkState(scale="full").forget(tmp_path, ("a/scratch",))
+    assert not benchmark.BenchmarkState.path(tmp_path, "full").exists()  # nothing to forget
+
+
 def test_the_scales_are_documented():
     table = benchmark.describe_scales()
     for name in ("smoke", "cpu", "full"):
