@@ -32,8 +32,9 @@ class StudyResult:
 
 @dataclass(frozen=True)
 class WinnerRow:
-    """The rank-1 strategy of one (workload, regime); ``winner`` is None when every strategy
-    of the study failed, ``runner_up`` when fewer than two succeeded.
+    """The rank-1 strategy of one (workload, regime), fields in the order of ``winners.csv``'s
+    columns; ``winner`` is None when every strategy of the study failed, ``runner_up`` when
+    fewer than two succeeded.
 
     - ``lead_in_stds``: see :func:`lead_in_stds`.
     - ``reached``: how many of the study's ``strategies`` reached ``target_accuracy`` (their

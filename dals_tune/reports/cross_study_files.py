@@ -5,12 +5,14 @@ formulas are in ``cross_study`` and ``leaderboard``; ``docs/reports.md`` describ
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 from dals_tune.reports.cross_study import (
     PROFILE_TAUS,
     StudyResult,
+    WinnerRow,
     mean_ranks,
     performance_profile,
     rank_matrix,
@@ -74,33 +76,6 @@ def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Pa
 
 def _write_winners(folder: Path, results: list[StudyResult]) -> list[Path]:
     table = winners(results)
-    header = ["workload", "dataset", "regime", "winner", "val_acc_mean", "val_acc_std",
-              "test_acc_mean", "test_acc_std", "seeds", "runner_up", "runner_up_val_acc_mean",
-              "runner_up_val_acc_std", "lead_in_stds", "target_accuracy", "reached",
-              "strategies", "minutes", "run_id"]  # fmt: skip
-    csv_rows = [
-        [
-            row.workload,
-            row.dataset,
-            row.regime,
-            row.winner,
-            row.val_acc_mean,
-            row.val_acc_std,
-            row.test_acc_mean,
-            row.test_acc_std,
-            row.seeds,
-            row.runner_up,
-            row.runner_up_val_acc_mean,
-            row.runner_up_val_acc_std,
-            row.lead_in_stds,
-            row.target_accuracy,
-            row.reached,
-            row.strategies,
-            row.minutes,
-            row.run_id,
-        ]
-        for row in table
-    ]
     markdown_rows = [
         [
             row.workload,
@@ -121,7 +96,11 @@ def _write_winners(folder: Path, results: list[StudyResult]) -> list[Path]:
         for row in table
     ]
     return [
-        write_csv(folder / "winners.csv", header, csv_rows),
+        write_csv(
+            folder / "winners.csv",
+            [field.name for field in dataclasses.fields(WinnerRow)],
+            [dataclasses.astuple(row) for row in table],
+        ),
         write_markdown(
             folder / "winners.md",
             "Winner per workload and regime",
