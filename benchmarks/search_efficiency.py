@@ -5,7 +5,7 @@ trials and the same maximum epochs on the synthetic task; the only difference is
 scheduler. It prints, for each, the best validation accuracy any trial reached and the epochs
 all trials spent, then ASHA's gap to FIFO (target: within 0.5 points) and its share of FIFO's
 epochs (target: ≤ 40 %). The per-trial overhead of each Tuner run is
-``(wall × slots − Σ trial seconds) / trials`` (see ``dals_tune.search.TuneRunTiming``);
+``(wall × slots − Σ trial seconds) / trials`` (see ``dals_tune.study.runner.TuneRunTiming``);
 target ≤ 1 s on 2 cores.
 
 Early stopping can only save what lies beyond the first rung: each strategy's ASHA judges a
@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 from dals_tune import tracking
-from dals_tune.search import run_search
-from dals_tune.study_settings import SearchSettings
+from dals_tune.study import SearchSettings, run_search
 
 
 def best_and_epochs(out: Path) -> tuple[float, int, int]:

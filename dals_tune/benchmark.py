@@ -1,7 +1,7 @@
 """The regime study behind ``python -m dals_tune benchmark``: every strategy on every workload,
 from scratch and fine-tuning, with one budget per strategy, then the cross-study report.
 
-A benchmark is a sequence of ordinary studies (``search.run_search``), one per workload and
+A benchmark is a sequence of ordinary studies (``study.run_search``), one per workload and
 regime of :data:`WORKLOADS`, all in one ``--out`` store, sized by a named :class:`Scale`.
 Its progress lives in ``<out>/benchmark/<scale>.json``: a workload whose study finished is
 skipped when the command runs again, and an interrupted study is resumed, so a long benchmark
@@ -27,14 +27,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dals_tune.search import (
+from dals_tune.study.preflight import (
     absolute_settings,
     check,
     interrupted_study,
-    run_search,
     strategy_names,
 )
-from dals_tune.study_settings import STATE_FILE, SearchSettings, StudyState
+from dals_tune.study.runner import run_search
+from dals_tune.study.settings import STATE_FILE, SearchSettings, StudyState
 
 # (workload, regime): the cross-dataset table of DESIGN §6 and issue 6.
 WORKLOADS: tuple[tuple[str, str], ...] = (

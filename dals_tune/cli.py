@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from dals_tune import __version__
-from dals_tune.study_settings import SearchSettings as SearchDefaults
+from dals_tune.cli_options import (
+    add_workload_options,
+    flag,
+    port_number,
+    positive_int,
+    workload_options,
+)
+from dals_tune.study.settings import SearchSettings
+from dals_tune.trial import REGIMES, TrialSpec
 
 USAGE_ERROR = 2
 DEFAULT_OUT = "./dals_tune_runs"
@@ -48,11 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--workload", required=True, help="synthetic, cifar10, trec6, csv:PATH, ...")
     train.add_argument("--strategy", required=True, help="a strategy id (see 'strategies')")
-    train.add_argument("--regime", choices=["scratch", "finetune"], default=None)
-    train.add_argument("--epochs", type=positive_int, default=10)
-    train.add_argument("--seed", type=non_negative_int, default=0)
-    train.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    add_data_arguments(train)
+    train.add_argument("--regime", choices=REGIMES, default=None)
+    train.add_argument("--epochs", **flag(TrialSpec, "epochs"))
+    train.add_argument("--seed", **flag(TrialSpec, "seed"))
+    train.add_argument("--device", **flag(TrialSpec, "device", help="auto, cpu or cuda"))
+    add_workload_options(train)
     train.add_argument(
         "--set",
         action="append",
@@ -68,9 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Without arguments: a quick default study on the synthetic task "
         "(a few strategies, a small budget; a few minutes on 2 cores).",
     )
-    defaults = SearchDefaults()
+    defaults = SearchSettings()
     search.add_argument("--workload", default=defaults.workload, help="synthetic, cifar10, ...")
-    search.add_argument("--regime", choices=["scratch", "finetune"], default=None)
+    search.add_argument("--regime", choices=REGIMES, default=None)
     search.add_argument(
         "--strategies",
         default=",".join(defaults.strategies),
@@ -91,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--space", default=None, help="a YAML/JSON file narrowing the spaces")
     search.add_argument(
-        "--seed", type=non_negative_int, default=0, help="the searcher's and trials' seed"
+        "--seed", **flag(SearchSettings, "seed", help="the searcher's and trials' seed")
     )
     search.add_argument("--resume", action="store_true", help="continue the interrupted study")
     search.add_argument(
@@ -102,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     add_store_arguments(search)
-    add_data_arguments(search)
+    add_workload_options(search)
     search.set_defaults(run=run_search)
 
     report = commands.add_parser(
@@ -116,12 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="which strategies to try first on a task, from the finished studies in the store",
     )
     recommend.add_argument("--workload", required=True, help="synthetic, cifar10, trec6, ...")
-    recommend.add_argument("--regime", choices=["scratch", "finetune"], default=None)
+    recommend.add_argument("--regime", choices=REGIMES, default=None)
     recommend.add_argument(
         "--neighbours", type=positive_int, default=3, help="nearest studies to rank from (3)"
     )
     add_store_arguments(recommend)
-    add_data_arguments(recommend)
+    add_workload_options(recommend)
     recommend.set_defaults(run=run_recommend)
 
     refine = commands.add_parser(
@@ -146,8 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument("--scale", choices=["smoke", "cpu", "full"], default="cpu")
     benchmark.add_argument("--strategies", default="all", help="'all' (default) or id,id,...")
-    benchmark.add_argument("--data-dir", default=None, help="where local dataset copies live")
-    benchmark.add_argument("--model", default=None, help="the text workloads' encoder")
+    add_workload_options(benchmark, only=("data_dir", "model"))  # the scale sets the rest
     benchmark.add_argument("--address", default=None, help="join a Ray cluster: auto|HOST:PORT")
     benchmark.add_argument("--out", default=DEFAULT_OUT)
     benchmark.add_argument(
@@ -172,33 +179,6 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def port_number(text: str) -> int:
-    value = positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, got {value}")
-    return value
-
-
 def parse_assignments(pairs: list[str]) -> dict[str, object]:
     """``["lr=0.05", "nesterov=true"]`` → ``{"lr": 0.05, "nesterov": True}`` (YAML scalars)."""
     import yaml
@@ -219,27 +199,15 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = {
         "workload": args.workload,
+        "regime": args.regime,
         "strategy": args.strategy,
         "epochs": args.epochs,
         "seed": args.seed,
         "device": args.device,
-        "precision": args.precision,
-        **{
-            key: value
-            for key, value in {
-                "regime": args.regime,
-                "data_dir": args.data_dir,
-                "subset": args.subset,
-                "eval_subset": args.eval_subset,
-                "model": args.model,
-                "batch_size": args.batch_size,
-                "label_column": args.label_column,
-                "max_length": args.max_length,
-            }.items()
-            if value is not None
-        },
+        **workload_options(args),
         **parse_assignments(args.set),
     }
+    spec = TrialSpec.from_config(config)
     columns = ("epoch", "train_loss", "val_loss", "val_acc", "test_acc", "epoch_seconds")
     progress: list[tqdm] = []  # opened at the first epoch, after the config was accepted
 
@@ -256,7 +224,7 @@ def run_train(args: argparse.Namespace) -> int:
         progress[0].write("  ".join(_cell(metrics.get(c)) for c in columns))
         progress[0].update(1)
 
-    record = train(config, report=show)
+    record = train(spec, report=show)
     for bar in progress:
         bar.close()
     described = record.workload
@@ -278,32 +246,8 @@ def _cell(value: object) -> str:
     return f"{value!s:>13}"
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", default=None, help="where local dataset copies live")
-    parser.add_argument(
-        "--subset", type=positive_int, default=None, help="stratified N-example training set"
-    )
-    parser.add_argument(
-        "--eval-subset",
-        type=positive_int,
-        default=None,
-        help="stratified N-example validation and test sets",
-    )
-    parser.add_argument("--model", default=None, help="Hugging Face hub id or local path")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
-    parser.add_argument("--batch-size", type=positive_int, default=None)
-    parser.add_argument("--label-column", default=None, help="csv: the label column")
-    parser.add_argument(
-        "--max-length",
-        type=positive_int,
-        default=None,
-        help="text workloads: tokens kept per example (default: the task's, e.g. imdb 256)",
-    )
-
-
 def run_search(args: argparse.Namespace) -> int:
-    from dals_tune.search import NO_WINNER, run_search
-    from dals_tune.study_settings import SearchSettings
+    from dals_tune.study import NO_WINNER, run_search
 
     settings = SearchSettings(
         workload=args.workload,
@@ -322,15 +266,8 @@ def run_search(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         space_file=args.space,
         seed=args.seed,
-        data_dir=args.data_dir,
-        subset=args.subset,
-        eval_subset=args.eval_subset,
-        model=args.model,
-        batch_size=args.batch_size,
-        label_column=args.label_column,
-        max_length=args.max_length,
-        precision=args.precision,
         refine_from=args.refine_from,
+        **workload_options(args),
     )
     result = run_search(settings, resume=args.resume, verbose=args.verbose)
     print()
@@ -401,7 +338,7 @@ def run_report(args: argparse.Namespace) -> int:
 def run_recommend(args: argparse.Namespace) -> int:
     from dals_tune import recommend
 
-    options = {key: getattr(args, key) for key in recommend.WORKLOAD_OPTIONS}
+    options = {"regime": args.regime, **workload_options(args)}
     written = recommend.write_recommendation(
         args.out, args.workload, options, args.neighbours, tracking_uri=args.tracking_uri
     )

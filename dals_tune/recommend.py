@@ -49,16 +49,6 @@ FAMILY_WEIGHT = 10.0
 SIZE_CAP = 4.0  # in decades of training examples
 DEPTH_CAP = 4.0
 DEPTH_GROUPS_PER_UNIT = 5.0
-# The workload options of the CLI that change what is built (``add_data_arguments``).
-WORKLOAD_OPTIONS = (
-    "regime",
-    "data_dir",
-    "subset",
-    "eval_subset",
-    "model",
-    "batch_size",
-    "label_column",
-)
 MARKDOWN_FILE = "recommendation.md"
 CSV_FILE = "recommendation.csv"
 LEAVE_ONE_OUT_FILE = "recommendation_leave_one_out.csv"
@@ -229,12 +219,15 @@ def study_features(study: StudyRuns) -> TaskFeatures:
 
 def workload_features(workload: str, options: Mapping[str, Any]) -> TaskFeatures:
     """A new task's features, from building its workload (data and an untrained model, on the
-    CPU) without training. ``options`` are ``WORKLOAD_OPTIONS`` (None: the default). An unknown
-    workload or a missing dataset raises ``ValueError`` in one line."""
+    CPU) without training. ``options`` are fields of the trial contract's
+    :class:`~dals_tune.trial.WorkloadSpec` (None: the default). An unknown workload or a
+    missing dataset raises ``ValueError`` in one line."""
+    from dals_tune.trial import WorkloadSpec
     from dals_tune.workloads import build_workload
 
-    config = {key: value for key, value in options.items() if value is not None}
-    facts = build_workload({**config, "workload": workload, "device": "cpu"}).describe()
+    given = {key: value for key, value in options.items() if value is not None}
+    facts = build_workload(WorkloadSpec(**{**given, "workload": workload, "device": "cpu"}))
+    facts = facts.describe()
     return TaskFeatures(
         name=f"{workload}/{facts['regime']}",
         regime=facts["regime"],

@@ -14,7 +14,6 @@ next epoch (model, optimizer, scheduler, RNG and data order all restored).
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 import tempfile
 import time
@@ -28,25 +27,16 @@ import torch
 from torch import nn
 
 from dals_tune import strategies
+from dals_tune.grad_norm_series import STEP_GRAD_NORMS
 from dals_tune.gradient_buffer import GradientBuffer
+from dals_tune.trial import TrialSpec
 from dals_tune.workloads import build_workload
-from dals_tune.workloads.config import whole_number
 
-# Keys a trial config holds besides the strategy's own hyperparameters.
-TRIAL_KEYS = {
-    "workload", "regime", "strategy", "epochs", "seed", "data_dir", "subset", "eval_subset",
-    "model", "device", "precision", "batch_size", "max_length", "label_column", "text_column",
-    "refine_from", "trial_name",
-}  # fmt: skip
 CHECKPOINT_FILE = "trial_state.pt"
 CHECKPOINT_KEYS = (
     "epochs_done", "best", "model", "optimizer", "scheduler", "rng", "epochs", "grad_norms_l1",
     "grad_norms_l2",
 )  # fmt: skip
-# Each epoch's report carries that epoch's per-step gradient norms under this key, as
-# {"l1": [...], "l2": [...]}: the study driver logs the whole series with the trial
-# (``step_grad_norms``), for the refined schedule. The tracker logs lists as no metric.
-STEP_GRAD_NORMS = "step_grad_norms"
 # Reading the loss on the host makes a GPU wait, so only DALS (which feeds it to its phase
 # detector) reads it every step; divergence is checked every few steps and at epoch end.
 # A NaN stays NaN, so the few steps taken after one change nothing but the wasted time.
@@ -70,34 +60,28 @@ class TrialRecord:
         return self.epochs[-1] if self.epochs else {}
 
 
-def split_config(config: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(trial settings, strategy hyperparameters)."""
-    settings = {k: v for k, v in config.items() if k in TRIAL_KEYS}
-    hyperparameters = {k: v for k, v in config.items() if k not in TRIAL_KEYS}
-    for required in ("workload", "strategy"):
-        if required not in settings:
-            raise ValueError(f"the trial config needs a {required!r} key")
-    return settings, hyperparameters
-
-
 def train(
-    config: Mapping[str, Any],
+    config: TrialSpec | Mapping[str, Any],
     report: Report | None = None,
     resume_from: Path | None = None,
 ) -> TrialRecord:
-    """Run one trial. ``resume_from`` is a checkpoint folder an earlier call reported."""
-    settings, hyperparameters = split_config(config)
-    seed = whole_number(settings.get("seed", 0), "seed", minimum=0)
-    epochs = whole_number(settings.get("epochs", 10), "epochs", minimum=1)
-    strategy = strategies.get(settings["strategy"])
-    refine_from = settings.get("refine_from")  # the norms file of `search --refine-from`
+    """Run one trial: a :class:`TrialSpec`, or the flat config it reads (its keys, and the
+    strategy's hyperparameters beside them). ``resume_from`` is a checkpoint folder an earlier
+    call reported."""
+    spec = config if isinstance(config, TrialSpec) else TrialSpec.from_config(config)
+    if spec.strategy is None:
+        raise ValueError("the trial config needs a 'strategy' key")
+    seed, epochs = spec.seed, spec.epochs
+    strategy = strategies.get(spec.strategy)
+    hyperparameters = dict(spec.hyperparameters)
+    refine_from = spec.refine_from  # the norms file of `search --refine-from`
     if strategy.id == "refined" and refine_from and hyperparameters.get("grad_norms") is None:
         from dals_tune.refine import read_trial_norms
 
         hyperparameters["grad_norms"] = read_trial_norms(refine_from)
     check_hyperparameters(strategy.id, hyperparameters)
     seed_everything(seed)
-    workload = build_workload(settings)
+    workload = build_workload(spec)
     model = workload.model
     regime = workload.regime
     optimizer, scheduler = strategies.build(
@@ -108,7 +92,7 @@ def train(
         steps_per_epoch=workload.steps_per_epoch,
         **hyperparameters,
     )
-    autocast = _autocast(settings.get("precision", "fp32"), next(model.parameters()).device)
+    autocast = _autocast(spec.precision, next(model.parameters()).device)
     record = TrialRecord(status="running", workload=workload.describe())
     start_epoch, best = 0, {"best_val_acc": -1.0, "test_acc_at_best_val": float("nan")}
     if resume_from is not None:
@@ -323,29 +307,6 @@ def _gradient_norm_summary(l1_values: torch.Tensor, l2_values: torch.Tensor) -> 
 
 def _series(l1_values: torch.Tensor, l2_values: torch.Tensor) -> dict[str, list[float]]:
     return {"l1": l1_values.tolist(), "l2": l2_values.tolist()}
-
-
-def step_grad_norms(epochs: list[Mapping[str, Any]]) -> dict[str, list] | None:
-    """The per-step gradient norms of a trial's reported epochs, in epoch order, as
-    ``{"l1": [...], "l2": [...], "epoch_ends": [...]}``: ``epoch_ends[e]`` is the number of
-    optimizer steps taken by the end of epoch e + 1, and a non-finite norm is None (JSON has
-    no NaN). The norms are float32, so 9 significant digits keep them exactly, in about half
-    the text of a double's. None when no epoch carried them."""
-    l1: list[float | None] = []
-    l2: list[float | None] = []
-    ends: list[int] = []
-    for epoch in epochs:
-        series = epoch.get(STEP_GRAD_NORMS)
-        if not isinstance(series, Mapping):
-            continue
-        for values, out in ((series["l1"], l1), (series["l2"], l2)):
-            out.extend(float(f"{v:.9g}") if _finite(v) else None for v in values)
-        ends.append(len(l2))
-    return {"l1": l1, "l2": l2, "epoch_ends": ends} if ends else None
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
 
 
 def _diverged_metrics(epoch: int, best: dict[str, float], seconds: float) -> dict[str, Any]:

@@ -21,8 +21,7 @@ import dataset_fixtures as fixtures
 import pytest
 
 from dals_tune.cli import main
-from dals_tune.search import run_search
-from dals_tune.study_settings import SearchSettings
+from dals_tune.study import SearchSettings, run_search
 from dals_tune.training import CHECKPOINT_FILE, train
 from dals_tune.workloads import build_workload
 
@@ -37,12 +36,12 @@ def offline_and_no_ray(monkeypatch, tmp_path):
     for flag in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "DALS_TUNE_OFFLINE"):
         monkeypatch.setenv(flag, "1")
     monkeypatch.chdir(tmp_path)
-    from dals_tune import study
+    from dals_tune.study import ray_tune
 
     def reached_ray(*args, **kwargs):
         pytest.fail("bad input reached Ray: it should have been refused before")
 
-    monkeypatch.setattr(study, "connect", reached_ray)
+    monkeypatch.setattr(ray_tune, "connect", reached_ray)
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:
@@ -104,7 +103,7 @@ TRAIN = ["train", "--workload", "synthetic", "--strategy"]
         (["search", "--cpus-per-trial", "0"], "--cpus-per-trial must be > 0"),
         (["search", "--cpus-per-trial", "abc"], "invalid float value: 'abc'"),
         (["search", "--gpus-per-trial", "-1"], "--gpus-per-trial >= 0"),
-        (["search", "--seed", "-1"], "argument --seed: expected an integer >= 0, got -1"),
+        (["search", "--seed", "-1"], "argument --seed: expected a non-negative integer, got -1"),
         (["search", "--subset", "0"], "argument --subset: expected a positive integer, got 0"),
         ([*TRAIN, "dals", "--epochs", "-1"], "--epochs: expected a positive integer, got -1"),
         ([*TRAIN, "dals", "--epochs", "abc"], "--epochs: expected a positive integer, got 'abc'"),

@@ -12,7 +12,7 @@ import pytest
 
 from dals_tune import benchmark, refine, reports, tracking
 from dals_tune.cli import main
-from dals_tune.study_settings import STATE_FILE, StudyState
+from dals_tune.study.settings import STATE_FILE, StudyState
 
 pytestmark = pytest.mark.slow
 STRATEGIES = "cosine_sgd,linear_decay_sgd,dals,refined"

@@ -138,18 +138,17 @@ def dies_once_after_epoch_two(marker: Path):
     """A trainable whose worker process kills itself once, right after reporting epoch 2."""
 
     def trainable(config: dict) -> None:
-        from dals_tune import study
+        from dals_tune.study import ray_tune
         from dals_tune.training import train
-        from trainables.classification import trial_config
 
         def report(metrics: dict, folder: Path) -> None:
-            study.report_epoch(metrics, folder)
+            ray_tune.report_epoch(metrics, folder)
             if metrics["epoch"] == 2 and not marker.exists():
                 marker.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        with study.resume_checkpoint() as folder:
-            train(trial_config(config), report=report, resume_from=folder)
+        with ray_tune.resume_checkpoint() as folder:
+            train(ray_tune.trial_spec(config), report=report, resume_from=folder)
 
     return trainable
 

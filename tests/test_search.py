@@ -14,7 +14,8 @@ import pytest
 
 from dals_tune import tracking
 from dals_tune.cli import main
-from dals_tune.search import longest_warmup_epochs, resolve_strategies
+from dals_tune.study.plans import longest_warmup_epochs
+from dals_tune.study.preflight import resolve_strategies
 
 
 def studies_in(out: Path) -> list[dict]:
@@ -179,17 +180,18 @@ def test_each_strategy_gets_asha_rungs_from_its_own_warmup(tmp_path):
     strategy without warmup is judged from the first epoch, DALS only after its warmup."""
     from types import SimpleNamespace
 
-    from dals_tune import study
+    from dals_tune.study.plans import SearchGroup, TrialPlan
+    from dals_tune.study.ray_tune.schedulers import scheduler
 
     groups = [
-        study.SearchGroup(key="dals", num_samples=2, define_by_run=dict, grace_period=6),
-        study.SearchGroup(key="adamw", num_samples=2, define_by_run=dict, grace_period=1),
+        SearchGroup(key="dals", num_samples=2, define_by_run=dict, grace_period=6),
+        SearchGroup(key="adamw", num_samples=2, define_by_run=dict, grace_period=1),
     ]
-    plan = study.TrialPlan(
+    plan = TrialPlan(
         name="search", storage=tmp_path, constants={}, num_samples=4, max_epochs=27,
         scheduler="asha", grace_period=6, groups=groups,
     )  # fmt: skip
-    grouped = study._scheduler(plan)
+    grouped = scheduler(plan)
 
     def first_rungs(strategy: str) -> list[int]:
         asha = grouped._of(SimpleNamespace(config={"strategy": strategy}))
@@ -221,15 +223,17 @@ def test_pbt_runs_a_population_per_strategy_from_checkpoints(tmp_path):
 def test_a_restored_trial_without_a_config_takes_it_from_its_folder(tmp_path):
     """Tune restores a trial that errored before its first result (here: a full disk) with no
     config; the driver reads it from the trial's params.json instead of failing on it."""
-    from dals_tune import study
+    from dals_tune.study.outcomes import judged
+    from dals_tune.study.plans import TrialPlan
+    from dals_tune.study.ray_tune.results import outcome_from_files
 
     folder = tmp_path / "trial"
     folder.mkdir()
-    (folder / "params.json").write_text(json.dumps({"strategy": "fixed_sgd", "lr": 0.01}))
+    config = {"workload": "synthetic", "strategy": "fixed_sgd", "lr": 0.01}
+    (folder / "params.json").write_text(json.dumps(config))
     (folder / "result.json").write_text("")
-    plan = study.TrialPlan(
-        name="search", storage=tmp_path, constants={}, num_samples=1, max_epochs=1
-    )
-    outcome = study._outcome_from_files(folder, {}, plan, "OSError: No space left on device")
-    assert outcome.config["strategy"] == "fixed_sgd"
+    plan = TrialPlan(name="search", storage=tmp_path, constants={}, num_samples=1, max_epochs=1)
+    error = "OSError: No space left on device"
+    outcome = judged(outcome_from_files(folder, {}, plan, error), planned_epochs=1)
+    assert outcome.strategy == "fixed_sgd" and outcome.hyperparameters == {"lr": 0.01}
     assert outcome.status == "errored" and "No space left" in outcome.error

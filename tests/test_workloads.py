@@ -303,14 +303,14 @@ def test_text_batches_are_trimmed_without_changing_logits(roots):
 
 
 def test_max_length_cuts_the_text_and_reaches_the_trials(roots):
-    from dals_tune.study_settings import SearchSettings
+    from dals_tune.study.settings import SearchSettings
 
     short = build_workload(resolve("trec6", roots, max_length=8))
     assert short.train_split.inputs["input_ids"].shape[1] == 8
     assert int(short.train_split.lengths.max()) == 8  # the fixture has longer questions
     settings = SearchSettings(workload="trec6", max_length=8)
-    assert settings.trial_constants("finetune")["max_length"] == 8
-    assert "max_length" not in SearchSettings(workload="trec6").trial_constants("finetune")
+    assert settings.trial("finetune").to_config()["max_length"] == 8
+    assert "max_length" not in SearchSettings(workload="trec6").trial("finetune").to_config()
 
 
 def test_text_regimes_load_or_reinitialize_the_encoder(roots):

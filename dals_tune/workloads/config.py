@@ -1,14 +1,14 @@
-"""The settings a workload is built from, read once from a trial config.
+"""The settings a workload is built from, resolved once from the trial contract.
 
-A trial config is a flat mapping (it also carries the strategy's hyperparameters, which are
-ignored here). :func:`read_config` checks the values a user types and fills the defaults
-that do not depend on the workload; each builder fills its own (batch size, max length,
-regime).
+:func:`read_config` takes a :class:`dals_tune.trial.WorkloadSpec` (or a flat trial config,
+whose other keys, the strategy's hyperparameters, are ignored); the values were checked
+when the spec was made. Here the defaults that do not depend on the workload are filled in
+(the data folder, the device, the label column); each builder fills its own (batch size,
+max length, regime).
 """
 
 from __future__ import annotations
 
-import numbers
 import os
 import stat
 from collections.abc import Mapping
@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
+from dals_tune.trial import WorkloadSpec, as_workload_spec
+
 DATA_DIR_ENV = "DALS_TUNE_DATA"
 CACHE_DIR_ENV = "DALS_TUNE_CACHE"
-REGIMES = ("scratch", "finetune")
 
 
 @dataclass(frozen=True)
@@ -42,29 +43,21 @@ class WorkloadConfig:
         return self.regime if self.regime is not None else default
 
 
-def read_config(config: Mapping[str, Any]) -> WorkloadConfig:
-    if "workload" not in config:
-        raise ValueError("the config needs a 'workload' key (synthetic, cifar10, trec6, ...)")
-    regime = config.get("regime")
-    if regime is not None and regime not in REGIMES:
-        raise ValueError(f"regime must be 'scratch' or 'finetune', got {regime!r}")
-    seed = whole_number(config.get("seed", 0), "seed", minimum=0)
-    data_dir, model = config.get("data_dir"), config.get("model")
-    if data_dir is not None and not isinstance(data_dir, os.PathLike):
-        data_dir = str(data_dir)  # `--set data_dir=2024` reads as a number; a name is its text
+def read_config(config: WorkloadSpec | Mapping[str, Any]) -> WorkloadConfig:
+    spec = as_workload_spec(config)
     return WorkloadConfig(
-        workload=str(config["workload"]),
-        regime=regime,
-        seed=seed,
-        data_dir=resolve_data_dir(data_dir),
-        subset=_positive_or_none(config, "subset"),
-        eval_subset=_positive_or_none(config, "eval_subset"),
-        model=None if model is None else str(model),
-        label_column=str(config.get("label_column") or "label"),
-        text_column=config.get("text_column"),
-        device=resolve_device(str(config.get("device") or "auto")),
-        batch_size=_positive_or_none(config, "batch_size"),
-        max_length=_positive_or_none(config, "max_length"),
+        workload=spec.workload,
+        regime=spec.regime,
+        seed=spec.seed,
+        data_dir=resolve_data_dir(spec.data_dir),
+        subset=spec.subset,
+        eval_subset=spec.eval_subset,
+        model=spec.model,
+        label_column=spec.label_column or "label",
+        text_column=spec.text_column,
+        device=resolve_device(spec.device),
+        batch_size=spec.batch_size,
+        max_length=spec.max_length,
     )
 
 
@@ -106,25 +99,3 @@ def _writable(folder: Path) -> bool:
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         return False
     return bool(folder.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-
-
-def _positive_or_none(config: Mapping[str, Any], key: str) -> int | None:
-    value = config.get(key)
-    if value is None:
-        return None
-    return whole_number(value, key, minimum=1)
-
-
-def whole_number(value: Any, key: str, minimum: int | None = None) -> int:
-    """``3``, ``3.0``, ``"3"`` and numpy integers → 3; anything else, or a number below
-    ``minimum``, is refused in one line."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
-    integral = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not integral or (minimum is not None and value < minimum):
-        expected = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}
-        wanted = expected.get(minimum, f"an integer >= {minimum}")
-        raise ValueError(f"{key} must be {wanted}, got {value!r}")
-    return int(value)

@@ -1,0 +1,134 @@
+"""The pre-flight check of a study: everything that can be refused is refused here, in one
+line, before the driver writes anything or starts Ray.
+
+The settings checked their own values when they were made
+(:class:`~dals_tune.study.settings.SearchSettings`); what is left needs the world: the store,
+the strategy ids, the workload and its data, the space file, the run to refine from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dals_tune import strategies
+from dals_tune.study.settings import STATE_FILE, SearchSettings
+from dals_tune.workloads import build_workload
+from dals_tune.workloads.config import resolve_data_dir
+
+
+@dataclass(frozen=True)
+class CheckedStudy:
+    """Settings checked and resolved: strategy ids, their spaces, the workload's facts."""
+
+    settings: SearchSettings
+    strategy_ids: tuple[str, ...]
+    spaces: dict[str, Any]
+    regime: str
+    target_accuracy: float
+    workload_facts: dict[str, Any]
+    refine_source: Any = None  # refine.RefineSource of --refine-from, for `refined`
+
+
+def check(settings: SearchSettings) -> CheckedStudy:
+    """Refuse a study that cannot run with a one-line ``ValueError``, creating nothing:
+    an unusable store, unknown strategies or workload, a missing dataset, a bad space file."""
+    import search_spaces
+    from dals_tune import tracking
+
+    tracking.check_store(settings.out, settings.tracking_uri)  # before Ray starts, creating nothing
+    strategy_ids = resolve_strategies(settings.strategies, settings.refine_from is not None)
+    refine_source = _refine_source(settings, strategy_ids)
+    pinned = {"refined": refine_source.pinned()} if refine_source is not None else {}
+    probe = dataclasses.replace(settings.trial(settings.regime), device="cpu")
+    workload = build_workload(probe)  # a missing dataset or model fails here, in one line
+    regime = workload.regime
+    if settings.space_file is not None:
+        spaces = search_spaces.load_space_file(settings.space_file, strategy_ids, regime, pinned)
+    else:
+        spaces = {
+            sid: search_spaces.space_for(sid, regime, pinned.get(sid)) for sid in strategy_ids
+        }
+    return CheckedStudy(
+        settings=settings,
+        strategy_ids=strategy_ids,
+        spaces=spaces,
+        regime=regime,
+        target_accuracy=float(workload.target_accuracy),
+        workload_facts=workload.describe(),
+        refine_source=refine_source,
+    )
+
+
+def _refine_source(settings: SearchSettings, strategy_ids: tuple[str, ...]) -> Any:
+    """The norms ``--refine-from`` names, as ``refine`` registered them, when the study tunes
+    ``refined``; read from the study's store, which must exist already."""
+    if "refined" not in strategy_ids:
+        if settings.refine_from is not None:
+            raise ValueError("--refine-from is for the 'refined' strategy; add it to --strategies")
+        return None
+    if settings.refine_from is None:
+        raise ValueError(
+            "the 'refined' strategy tunes a schedule refined from a finished trial: run "
+            "python -m dals_tune refine --run RUN_ID, then pass --refine-from RUN_ID"
+        )
+    from dals_tune import refine, tracking
+
+    tracker = tracking.open_existing_store(settings.out, settings.tracking_uri)
+    source = refine.registered_source(tracker, settings.refine_from)
+    if source.workload != settings.workload:
+        raise ValueError(
+            f"run {source.run_id} trained on workload {source.workload!r}, this study is on "
+            f"{settings.workload!r}; refine a trial of the same workload"
+        )
+    return source
+
+
+def resolve_strategies(
+    requested: tuple[str, ...] | list[str], with_refined: bool = False
+) -> tuple[str, ...]:
+    """``("all",)`` → every registered strategy (``refined`` only ``with_refined``, when the
+    study has a run to refine from); otherwise the ids, checked, deduplicated."""
+    names = strategy_names(requested)
+    if not names:
+        raise ValueError("--strategies needs at least one strategy id (or 'all')")
+    if names == ["all"]:
+        # `refined` needs a finished run to refine from (--refine-from); without one, not "all".
+        return tuple(sid for sid in strategies.REGISTRY if with_refined or sid != "refined")
+    return tuple(dict.fromkeys(strategies.get(name).id for name in names))
+
+
+def strategy_names(requested: tuple[str, ...] | list[str]) -> list[str]:
+    """The ids of a ``--strategies`` value (items may hold comma lists), as written."""
+    return [name.strip() for item in requested for name in str(item).split(",") if name.strip()]
+
+
+def absolute_settings(settings: SearchSettings) -> SearchSettings:
+    """Paths made absolute: Ray runs each trial in its own working directory, and a study must
+    find its store and data again when resumed from elsewhere."""
+    changes: dict[str, Any] = {"out": str(Path(settings.out).expanduser().absolute())}
+    changes["data_dir"] = str(resolve_data_dir(settings.data_dir).absolute())
+    if settings.space_file is not None:
+        changes["space_file"] = str(Path(settings.space_file).expanduser().absolute())
+    if settings.workload.startswith("csv:"):
+        path = Path(settings.workload.removeprefix("csv:")).expanduser().absolute()
+        changes["workload"] = f"csv:{path}"
+    return dataclasses.replace(settings, **changes)
+
+
+def interrupted_study(out: Path) -> Path | None:
+    """The newest study under ``out`` that has not finished, if any. A state file that cannot
+    be read counts as unfinished, so that ``StudyState.load`` refuses it by name instead of an
+    older study being resumed in its place."""
+    states = sorted((out / "studies").glob(f"*/{STATE_FILE}"), key=lambda p: p.stat().st_mtime)
+    for path in reversed(states):
+        try:
+            finished = json.loads(path.read_text()).get("phase") == "finished"
+        except (OSError, ValueError, AttributeError):
+            return path
+        if not finished:
+            return path
+    return None

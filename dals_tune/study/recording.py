@@ -1,0 +1,84 @@
+"""What a study writes to the tracker: the parent run's tags and params, and a child run
+for each judged trial. MLflow itself stays behind :mod:`dals_tune.tracking`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dals_tune import strategies
+from dals_tune.grad_norm_series import step_grad_norms
+from dals_tune.study.outcomes import TrialOutcome, is_default
+from dals_tune.study.preflight import CheckedStudy
+
+
+def study_tags(checked: CheckedStudy) -> dict[str, Any]:
+    settings, facts = checked.settings, checked.workload_facts
+    searcher = "random" if settings.scheduler == "pbt" else settings.searcher
+    return {
+        "dataset": facts.get("dataset", settings.workload),
+        "regime": checked.regime,
+        "model": facts.get("model", ""),
+        "searcher": searcher,
+        "scheduler": settings.scheduler,
+        "mode": settings.mode,
+        "budget": f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
+        "seed": settings.seed,
+        "target_accuracy": checked.target_accuracy,
+    }
+
+
+def study_params(checked: CheckedStudy) -> dict[str, Any]:
+    settings, facts = checked.settings, checked.workload_facts
+    return {
+        "strategies": ",".join(checked.strategy_ids),
+        "samples": settings.samples,
+        "max_epochs": settings.max_epochs,
+        "seeds": settings.seeds,
+        "cpus_per_trial": settings.cpus_per_trial,
+        "gpus_per_trial": settings.gpus_per_trial,
+        "space_file": settings.space_file or "",
+        "subset": settings.subset or "",
+        "eval_subset": settings.eval_subset or "",
+        "train_size": facts.get("train_size", ""),
+        "val_size": facts.get("val_size", ""),
+        "test_size": facts.get("test_size", ""),
+        "refine_from": settings.refine_from or "",
+        "depth": facts.get("depth", ""),
+    }
+
+
+def record_trial(
+    tracker: Any,
+    parent_run_id: str,
+    outcome: TrialOutcome,
+    checked: CheckedStudy,
+    best_configs: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Log one judged trial as a child of the study's run (idempotent: a trial already
+    logged is left as it is). A seed re-run is keyed by its strategy and seed."""
+    from dals_tune.refine import GRAD_NORMS_DOCUMENT
+
+    strategy_id, rerun = outcome.strategy, outcome.kind == "rerun"
+    tags: dict[str, Any] = {"node_id": outcome.node_id or ""}
+    if not rerun and is_default(outcome, checked.spaces.get(strategy_id)):
+        tags["default"] = "1"
+    if rerun:
+        tags["source_trial"] = best_configs.get(strategy_id, {}).get("trial_id", "")
+    if strategy_id == "refined":
+        tags["refine_from"] = checked.settings.refine_from
+    norms = step_grad_norms(outcome.epochs)
+    tracker.log_trial(
+        parent_run_id,
+        trial_id=strategy_id if rerun else outcome.trial_id,
+        strategy=strategy_id,
+        generation=strategies.get(strategy_id).generation,
+        status=outcome.status,
+        params=outcome.hyperparameters,
+        epochs=outcome.epochs,
+        error=outcome.error,
+        kind=outcome.kind,
+        seed=outcome.seed if rerun else None,
+        tags=tags,
+        documents={GRAD_NORMS_DOCUMENT: norms} if norms is not None else None,
+    )

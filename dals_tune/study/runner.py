@@ -1,0 +1,259 @@
+"""The study driver behind ``python -m dals_tune search`` (DESIGN §5, §7).
+
+A study is one workload × a set of strategies × a budget × seeds. It runs in three steps:
+
+1. **Search.** ``per-strategy`` mode: each strategy gets ``samples`` trials (its default
+   configuration first, then the searcher's picks), pruned by ASHA within the strategy, so
+   every strategy gets the same budget. ``joint`` mode: one Optuna study in which the
+   strategy is itself a categorical choice with conditional parameters, with
+   ``samples × strategies`` trials in all.
+2. **Seed re-runs.** Each strategy's best configuration (by validation accuracy) is trained
+   again with ``seeds`` fresh seeds at the full budget; the leaderboard is the mean ± std of
+   those re-runs, not the single lucky trial.
+3. **Report.** Leaderboard, plots and the resolved config go to the study's parent run in
+   MLflow, which ends carrying the winner.
+
+Everything is written under ``--out``: ``mlflow.db`` + ``mlartifacts/`` (MLflow),
+``optuna.db`` (the Optuna studies, for ``optuna-dashboard``), ``ray/<study>/`` (Tune's
+experiment folders and checkpoints) and ``studies/<study>/`` (the study's settings, phase and
+report files). A study cut short continues with ``--resume``: finished trials are kept (Tune's
+``Tuner.restore``) and MLflow logging is idempotent, so nothing is lost or doubled.
+
+Ray is reached only through :mod:`dals_tune.study.ray_tune` and MLflow only through
+:mod:`dals_tune.tracking`; what Tune runs is planned in :mod:`dals_tune.study.plans`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dals_tune.study import plans
+from dals_tune.study.outcomes import TrialOutcome, best_outcome, judged
+from dals_tune.study.preflight import CheckedStudy, absolute_settings, check, interrupted_study
+from dals_tune.study.progress import Printer, Progress
+from dals_tune.study.recording import record_trial, study_params, study_tags
+from dals_tune.study.settings import SearchSettings, StudyState
+
+NO_WINNER = "none"  # every strategy diverged or errored
+
+
+@dataclass
+class StudyResult:
+    study_id: str
+    parent_run_id: str
+    winner: str
+    winner_val_acc: float
+    report_folder: Path
+    leaderboard_markdown: str
+    tune_runs: list[TuneRunTiming]
+
+
+@dataclass(frozen=True)
+class TuneRunTiming:
+    """How long one Tuner run took against the time its trials spent in their own code:
+    ``overhead_per_trial = (wall × slots − Σ trial seconds) / trials``, slots being the trials
+    that can run at once. It counts Tune's scheduling, worker start-up and idle slots."""
+
+    name: str
+    wall_seconds: float
+    trial_seconds: float
+    trials: int
+    slots: int
+
+    @property
+    def overhead_per_trial(self) -> float:
+        busy = self.wall_seconds * self.slots - self.trial_seconds
+        return busy / self.trials if self.trials else 0.0
+
+
+def run_search(
+    settings: SearchSettings, resume: bool = False, verbose: bool = False, echo: Printer = print
+) -> StudyResult:
+    """Run (or resume) a study and return its winner; see the module docstring."""
+    from dals_tune import tracking
+    from dals_tune.study import ray_tune  # after the check: bad input never waits for Ray
+
+    settings = absolute_settings(settings)
+    out = Path(settings.out)
+    state_path: Path | None = None
+    if resume:
+        state_path = interrupted_study(out)
+        if state_path is None:
+            raise ValueError(f"no interrupted study under {out} to resume; run search without it")
+        state = StudyState.load(state_path)
+        settings = state.settings
+        echo(f"resuming study {state.study_id} (phase: {state.phase})")
+    checked = check(settings)
+    cluster = ray_tune.connect(settings.address, verbose=verbose)
+    try:
+        tracker = tracking.open_store(out, settings.tracking_uri)
+        if state_path is None:
+            state = StudyState(study_id=_new_study_id(checked), settings=settings)
+        folder = out / "studies" / state.study_id
+        folder.mkdir(parents=True, exist_ok=True)
+        if checked.refine_source is not None:
+            from dals_tune import refine
+
+            refine.write_trial_norms(folder / plans.REFINE_FROM_FILE, checked.refine_source)
+        if state.parent_run_id is None:
+            state.parent_run_id = tracker.start_study(
+                settings.workload, study_tags(checked), study_params(checked)
+            )
+        else:
+            tracker.mark_interrupted_runs(state.parent_run_id)
+        state.save(folder)
+        echo(
+            f"study {state.study_id}: {settings.workload} ({checked.regime}), "
+            f"{len(checked.strategy_ids)} strategies × {settings.samples} trials × "
+            f"{settings.max_epochs} epochs, {settings.seeds} seed re-runs each; "
+            f"Ray: {cluster.address}, {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs"
+        )
+        runner = _StudyRunner(checked, state, tracker, out, echo, verbose, cluster.cpus)
+        if state.phase == "search":
+            state.best_configs = runner.search()
+            state.phase = "reruns"
+            state.save(folder)
+        if state.phase == "reruns":
+            runner.rerun(state.best_configs)
+        result = runner.finish(folder)
+        state.phase = "finished"
+        state.save(folder)
+        return result
+    finally:
+        ray_tune.disconnect()
+
+
+def _new_study_id(checked: CheckedStudy) -> str:
+    name = checked.settings.workload.removeprefix("csv:")
+    name = Path(name).stem if checked.settings.workload.startswith("csv:") else name
+    # The random suffix keeps two studies started in the same second apart (same --out).
+    return f"{name}-{checked.regime}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+
+
+class _StudyRunner:
+    """The three steps of one study, with the state they share."""
+
+    def __init__(
+        self,
+        checked: CheckedStudy,
+        state: StudyState,
+        tracker: Any,
+        out: Path,
+        echo: Printer,
+        verbose: bool,
+        cluster_cpus: float = 1.0,
+    ) -> None:
+        self.checked = checked
+        self.settings = checked.settings
+        self.state = state
+        self.tracker = tracker
+        self.out = out
+        self.echo = echo
+        self.verbose = verbose
+        self.progress = Progress(plans.planned_trials(checked), echo)
+        self.timings: list[TuneRunTiming] = []
+        self.cluster_cpus = cluster_cpus
+
+    def search(self) -> dict[str, dict[str, Any]]:
+        """Run the search; return each strategy's best configuration (by validation)."""
+        outcomes: list[TrialOutcome] = []
+        for plan in plans.search_plans(self.checked, self.state.study_id, self.out):
+            outcomes += self._run(plan)
+        best: dict[str, dict[str, Any]] = {}
+        for strategy_id in self.checked.strategy_ids:
+            chosen = best_outcome([o for o in outcomes if o.strategy == strategy_id])
+            if chosen is not None:
+                best[strategy_id] = {
+                    "trial_id": chosen.trial_id,
+                    "val_acc": chosen.best_val_acc,
+                    "config": chosen.hyperparameters,
+                }
+        self.progress.summary(best)
+        return best
+
+    def rerun(self, best_configs: Mapping[str, Mapping[str, Any]]) -> None:
+        plan = plans.rerun_plan(self.checked, self.state.study_id, self.out, best_configs)
+        if plan is None:
+            return
+        self.echo(
+            "re-running each strategy's best configuration with seeds "
+            f"{plans.rerun_seeds(self.checked)}"
+        )
+        self._run(plan)
+
+    def _run(self, plan: plans.TrialPlan) -> list[TrialOutcome]:
+        """Run ``plan``; each trial is judged, announced when it ends and recorded in MLflow
+        once Tune has saved it (a resumed study never runs a recorded trial again). Returns
+        every trial's judged outcome, all recorded."""
+        from dals_tune.study import ray_tune
+        from trainables import classification_trainable
+
+        started = time.perf_counter()
+        outcomes = ray_tune.run_trials(
+            plan,
+            classification_trainable,
+            on_trial_done=lambda outcome: self.progress.announce(self._judged(outcome)),
+            verbose=self.verbose,
+            on_trial_saved=lambda outcome: self._record(self._judged(outcome)),
+        )
+        outcomes = [self._judged(outcome) for outcome in outcomes]
+        for outcome in outcomes:  # the rest, and those finished before an interruption, once
+            self._record(outcome)
+        wall = time.perf_counter() - started
+        per_trial = max(self.settings.cpus_per_trial, 1e-9)
+        slots = max(1, min(len(outcomes), int(self.cluster_cpus // per_trial)))
+        self.timings.append(
+            TuneRunTiming(plan.name, wall, sum(o.seconds for o in outcomes), len(outcomes), slots)
+        )
+        return outcomes
+
+    def _judged(self, outcome: TrialOutcome) -> TrialOutcome:
+        return judged(outcome, self.settings.max_epochs)
+
+    def _record(self, outcome: TrialOutcome) -> None:
+        record_trial(
+            self.tracker, self.state.parent_run_id, outcome, self.checked, self.state.best_configs
+        )
+
+    def finish(self, folder: Path) -> StudyResult:
+        from dals_tune import reports
+
+        config_path = folder / "resolved_config.json"
+        config_path.write_text(
+            json.dumps(
+                {
+                    "settings": dataclasses.asdict(self.settings),
+                    "regime": self.checked.regime,
+                    "strategies": list(self.checked.strategy_ids),
+                    "target_accuracy": self.checked.target_accuracy,
+                    "workload": self.checked.workload_facts,
+                    "best_configs": self.state.best_configs,
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        report = reports.write_study_report(self.tracker, self.state.parent_run_id, folder)
+        self.tracker.finish_study(
+            self.state.parent_run_id,
+            report.winner or NO_WINNER,
+            report.winner_val_acc,
+            [*report.files, config_path],
+            status="FINISHED" if report.winner else "FAILED",
+        )
+        return StudyResult(
+            study_id=self.state.study_id,
+            parent_run_id=self.state.parent_run_id,
+            winner=report.winner or NO_WINNER,
+            winner_val_acc=report.winner_val_acc,
+            report_folder=folder,
+            leaderboard_markdown=(folder / "leaderboard.md").read_text(),
+            tune_runs=list(self.timings),
+        )
