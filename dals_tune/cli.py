@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from dals_tune import __version__
 from dals_tune.cli_options import (
@@ -22,11 +22,11 @@ from dals_tune.cli_options import (
     positive_int,
     workload_options,
 )
-from dals_tune.study.settings import SearchSettings
+from dals_tune.study.settings import MODES, SCHEDULERS, SEARCHERS, SearchSettings
 from dals_tune.trial import REGIMES, TrialSpec
 
 USAGE_ERROR = 2
-DEFAULT_OUT = "./dals_tune_runs"
+DEFAULT_OUT = SearchSettings().out
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -44,13 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dals_tune {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add_command in (
+        add_strategies_command,
+        add_train_command,
+        add_search_command,
+        add_report_command,
+        add_recommend_command,
+        add_refine_command,
+        add_ui_command,
+        add_benchmark_command,
+    ):
+        add_command(commands)
+    return parser
 
+
+def add_strategies_command(commands: Any) -> None:
     strategies = commands.add_parser(
         "strategies", help="list the registered learning-rate strategies"
     )
     strategies.add_argument("--json", action="store_true", help="print a JSON list")
     strategies.set_defaults(run=run_strategies)
 
+
+def add_train_command(commands: Any) -> None:
     train = commands.add_parser(
         "train", help="run one trial in the foreground: the quickest way to try a strategy"
     )
@@ -70,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(run=run_train)
 
+
+def add_search_command(commands: Any) -> None:
     search = commands.add_parser(
         "search",
         help="run a study: tune each strategy with Optuna + ASHA on Ray Tune, name the winner",
@@ -89,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--seeds", type=int, default=defaults.seeds, help="seed re-runs of each best config"
     )
-    search.add_argument("--mode", choices=["per-strategy", "joint"], default=defaults.mode)
-    search.add_argument("--scheduler", choices=["asha", "fifo", "pbt"], default=defaults.scheduler)
-    search.add_argument("--searcher", choices=["optuna", "random"], default=defaults.searcher)
+    search.add_argument("--mode", choices=MODES, default=defaults.mode)
+    search.add_argument("--scheduler", choices=SCHEDULERS, default=defaults.scheduler)
+    search.add_argument("--searcher", choices=SEARCHERS, default=defaults.searcher)
     search.add_argument("--cpus-per-trial", type=float, default=defaults.cpus_per_trial)
     search.add_argument("--gpus-per-trial", type=float, default=defaults.gpus_per_trial)
     search.add_argument(
@@ -113,12 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_workload_options(search)
     search.set_defaults(run=run_search)
 
+
+def add_report_command(commands: Any) -> None:
     report = commands.add_parser(
         "report", help="write leaderboards, the winner table and the profile plot from the store"
     )
     add_store_arguments(report)
     report.set_defaults(run=run_report)
 
+
+def add_recommend_command(commands: Any) -> None:
     recommend = commands.add_parser(
         "recommend",
         help="which strategies to try first on a task, from the finished studies in the store",
@@ -132,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_workload_options(recommend)
     recommend.set_defaults(run=run_recommend)
 
+
+def add_refine_command(commands: Any) -> None:
     refine = commands.add_parser(
         "refine",
         help="compute a refined schedule from a finished trial's gradient norms, for "
@@ -142,12 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_arguments(refine)
     refine.set_defaults(run=run_refine)
 
+
+def add_ui_command(commands: Any) -> None:
     ui = commands.add_parser("ui", help="open the MLflow UI on the study store (localhost)")
     add_store_arguments(ui)
     ui.add_argument("--host", default="127.0.0.1", help="interface to listen on (default local)")
     ui.add_argument("--port", type=port_number, default=5000)
     ui.set_defaults(run=run_ui)
 
+
+def add_benchmark_command(commands: Any) -> None:
     benchmark = commands.add_parser(
         "benchmark",
         help="every strategy on every workload, both regimes, then the cross-study report",
@@ -167,7 +195,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benchmark.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     benchmark.set_defaults(run=run_benchmark)
-    return parser
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:

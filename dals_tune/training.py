@@ -71,7 +71,7 @@ def train(
     spec = config if isinstance(config, TrialSpec) else TrialSpec.from_config(config)
     if spec.strategy is None:
         raise ValueError("the trial config needs a 'strategy' key")
-    seed, epochs = spec.seed, spec.epochs
+    epochs = spec.epochs
     strategy = strategies.get(spec.strategy)
     hyperparameters = dict(spec.hyperparameters)
     refine_from = spec.refine_from  # the norms file of `search --refine-from`
@@ -80,35 +80,27 @@ def train(
 
         hyperparameters["grad_norms"] = read_trial_norms(refine_from)
     check_hyperparameters(strategy.id, hyperparameters)
-    seed_everything(seed)
+    seed_everything(spec.seed)
     workload = build_workload(spec)
     model = workload.model
-    regime = workload.regime
-    optimizer, scheduler = strategies.build(
-        strategy.id,
-        model,
-        total_steps=epochs * workload.steps_per_epoch,
-        regime=regime,
-        steps_per_epoch=workload.steps_per_epoch,
-        **hyperparameters,
-    )
+
+    def build_with(values: Mapping[str, Any]) -> tuple[Any, Any]:
+        return strategies.build(
+            strategy.id,
+            model,
+            total_steps=epochs * workload.steps_per_epoch,
+            regime=workload.regime,
+            steps_per_epoch=workload.steps_per_epoch,
+            **values,
+        )
+
+    optimizer, scheduler = build_with(hyperparameters)
     autocast = _autocast(spec.precision, next(model.parameters()).device)
     record = TrialRecord(status="running", workload=workload.describe())
     start_epoch, best = 0, {"best_val_acc": -1.0, "test_acc_at_best_val": float("nan")}
     if resume_from is not None:
         start_epoch, best, saved = _restore(Path(resume_from), model, optimizer, scheduler, record)
-        if saved is not None and saved != hyperparameters:
-
-            def build_with(values: Mapping[str, Any]) -> tuple[Any, Any]:
-                return strategies.build(
-                    strategy.id,
-                    model,
-                    total_steps=epochs * workload.steps_per_epoch,
-                    regime=regime,
-                    steps_per_epoch=workload.steps_per_epoch,
-                    **values,
-                )
-
+        if saved is not None and saved != hyperparameters:  # PBT: the config's values win
             before, configured = build_with(saved), build_with(hyperparameters)
             apply_new_hyperparameters(optimizer, scheduler, before, configured)
 
@@ -125,23 +117,19 @@ def train(
                 with tempfile.TemporaryDirectory() as folder:
                     report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
             return record
-        model.eval()
-        with torch.no_grad(), autocast:
-            val_loss, val_acc = workload.evaluate(model, "val")
-            test_loss, test_acc = workload.evaluate(model, "test")
-        if val_acc > best["best_val_acc"]:
-            best = {"best_val_acc": val_acc, "test_acc_at_best_val": test_acc}
+        evaluation = _evaluate(workload, model, autocast)
+        if evaluation["val_acc"] > best["best_val_acc"]:
+            best = {
+                "best_val_acc": evaluation["val_acc"],
+                "test_acc_at_best_val": evaluation["test_acc"],
+            }
         metrics = {
             "epoch": epoch + 1,
             "status": "running" if epoch + 1 < epochs else "completed",
             "train_loss": float(torch.stack(run.losses).mean()),
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
+            **evaluation,
             **best,
-            "epoch_seconds": run.seconds,
-            "samples_per_second": run.samples / run.seconds if run.seconds > 0 else 0.0,
+            **_throughput(run),
             **_gradient_norm_summary(l1, l2),
             **optimizer_metrics(optimizer),
         }
@@ -292,6 +280,23 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def _evaluate(
+    workload: Any, model: nn.Module, autocast: contextlib.AbstractContextManager
+) -> dict[str, float]:
+    """The validation and test loss and accuracy, in eval mode, without gradients."""
+    model.eval()
+    metrics = {}
+    with torch.no_grad(), autocast:
+        for split in ("val", "test"):
+            metrics[f"{split}_loss"], metrics[f"{split}_acc"] = workload.evaluate(model, split)
+    return metrics
+
+
+def _throughput(run: EpochRun) -> dict[str, float]:
+    per_second = run.samples / run.seconds if run.seconds > 0 else 0.0
+    return {"epoch_seconds": run.seconds, "samples_per_second": per_second}
 
 
 def _gradient_norm_summary(l1_values: torch.Tensor, l2_values: torch.Tensor) -> dict[str, float]:
