@@ -34,6 +34,7 @@ from dals_tune.search import (
     run_search,
     strategy_names,
 )
+from dals_tune.strategies import REFINED
 from dals_tune.study_settings import STATE_FILE, SearchSettings, StudyState
 
 # (workload, regime): the cross-dataset table of DESIGN §6 and issue 6.
@@ -46,7 +47,6 @@ WORKLOADS: tuple[tuple[str, str], ...] = (
     ("imdb", "finetune"),
 )
 TEXT_WORKLOADS = ("trec6", "rte", "imdb")  # they take --model (finetune and scratch alike)
-REFINED = "refined"
 REFINE_PILOT = "linear_decay_sgd"  # the run a from-scratch workload's refined schedule is from
 
 
