@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dals_tune.strategies import REFINED
 from dals_tune.study.preflight import (
     absolute_settings,
     check,
@@ -46,7 +47,6 @@ WORKLOADS: tuple[tuple[str, str], ...] = (
     ("imdb", "finetune"),
 )
 TEXT_WORKLOADS = ("trec6", "rte", "imdb")  # they take --model (finetune and scratch alike)
-REFINED = "refined"
 REFINE_PILOT = "linear_decay_sgd"  # the run a from-scratch workload's refined schedule is from
 
 

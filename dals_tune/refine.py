@@ -137,7 +137,7 @@ def base_optimizer(strategy_id: str, params: dict[str, Any]) -> str:
     for a refined trial; ``adamw`` after an Adam-type optimizer (its strategy has a ``beta1``:
     Adam, AdamW, Lion, LAMB, the hyperparameter-free ones...), whose ℓ1 norms the formula
     weights by ĝ⁻¹; otherwise ``sgd`` (ℓ2 norms, ĝ⁻²)."""
-    if strategy_id == "refined":
+    if strategy_id == strategies.REFINED:
         base = params.get("base", "sgd")
         return base if base in strategies.REFINED_BASES else "sgd"
     strategy = strategies.REGISTRY.get(strategy_id)

@@ -74,12 +74,9 @@ def train(
     epochs = spec.epochs
     strategy = strategies.get(spec.strategy)
     hyperparameters = dict(spec.hyperparameters)
-    refine_from = spec.refine_from  # the norms file of `search --refine-from`
-    if strategy.id == "refined" and refine_from and hyperparameters.get("grad_norms") is None:
-        from dals_tune.refine import read_trial_norms
-
-        hyperparameters["grad_norms"] = read_trial_norms(refine_from)
-    check_hyperparameters(strategy.id, hyperparameters)
+    # A strategy built from a source run reads it from `search --refine-from`'s norms file.
+    hyperparameters = strategies.supply_inputs(strategy, hyperparameters, spec.refine_from)
+    strategies.check_hyperparameters(strategy.id, hyperparameters)
     seed_everything(spec.seed)
     workload = build_workload(spec)
     model = workload.model
@@ -143,27 +140,6 @@ def train(
                 report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
     record.status = "completed"
     return record
-
-
-def check_hyperparameters(strategy_id: str, hyperparameters: Mapping[str, Any]) -> None:
-    """Refuse a hyperparameter of the wrong kind or out of range in one line, before any
-    library sees it: the libraries differ in what they check (schedule-free AdamW takes a
-    negative or a textual LR and fails mid-epoch; pytorch-optimizer raises its own exception
-    type). What each name accepts is :mod:`search_spaces.accepted`, the table the search
-    spaces are checked against; constraints between two names (``tau_lo ≤ tau_hi``) are the
-    builders' to check, since they depend on the regime's defaults."""
-    from search_spaces.accepted import NOT_SEARCHABLE, value_problem
-
-    defaults = strategies.get(strategy_id).defaults["scratch"]  # same keys and kinds per regime
-    for name, value in hyperparameters.items():
-        default = defaults.get(name)
-        if name in NOT_SEARCHABLE or (value is None and default is None):
-            continue
-        if getattr(value, "ndim", None) == 0:  # a numpy or torch scalar from a searcher
-            value = value.item()
-        problem = value_problem(name, value, default)
-        if problem is not None:
-            raise ValueError(f"strategy {strategy_id!r}: {problem}")
 
 
 @dataclass

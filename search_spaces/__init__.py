@@ -3,8 +3,9 @@
 - ``parameter``: the ``Parameter`` and ``Space`` records;
 - ``spec``: every strategy's searched parameters (``SPECS``; ``NOTHING_TO_TUNE`` says why a
   space is empty);
-- ``accepted``: what each hyperparameter name accepts, and the constraints between names;
-- ``resolve``: ``space_for`` and ``default_config`` (defaults from the strategy registry);
+- ``resolve``: ``space_for`` and ``default_config`` (defaults from the strategy registry),
+  every range checked against ``dals_tune.strategies.bounds`` (what each hyperparameter name
+  accepts, and the constraints between names: the same table a trial is checked against);
 - ``optuna_space``: define-by-run functions for per-strategy and joint Optuna studies;
 - ``space_file``: ``load_space_file``, a user's YAML/JSON file narrowing or pinning ranges;
 - ``describe``: ``describe_markdown``, the table in docs/search_spaces.md.
@@ -13,7 +14,6 @@ The Ray Tune ``param_space`` is ``dals_tune.study.tune_param_space(space)`` (the
 that imports Ray).
 """
 
-from search_spaces.accepted import ACCEPTED, ACCEPTED_CHOICES, Interval
 from search_spaces.describe import describe_markdown
 from search_spaces.optuna_space import (
     STRATEGY_KEY,
@@ -28,12 +28,9 @@ from search_spaces.space_file import load_space_file
 from search_spaces.spec import NOTHING_TO_TUNE, SPECS
 
 __all__ = [
-    "ACCEPTED",
-    "ACCEPTED_CHOICES",
     "NOTHING_TO_TUNE",
     "SPECS",
     "STRATEGY_KEY",
-    "Interval",
     "Parameter",
     "Space",
     "default_config",

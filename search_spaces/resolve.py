@@ -1,14 +1,13 @@
 """Turn the declared spec into a :class:`Space` for one strategy and regime: defaults from the
 registry, relative bounds made absolute, and every range checked against what the strategy
-accepts."""
+accepts (:mod:`dals_tune.strategies.bounds`, the table trials are checked against too)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dals_tune import strategies
-from search_spaces.accepted import constraint_problem, parameter_problem, value_problem
 from search_spaces.parameter import Parameter, Space
 from search_spaces.spec import NOTHING_TO_TUNE, SPECS
 
@@ -16,16 +15,41 @@ from search_spaces.spec import NOTHING_TO_TUNE, SPECS
 def registry_defaults(
     strategy_id: str, regime: str, fixed: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """``strategies.resolve_config(strategy_id, regime, **fixed)``, with the ``None`` values
-    that mean "the base optimizer's default" (the refined strategy) filled in, so every
-    searched parameter has a concrete default."""
-    config = strategies.resolve_config(strategy_id, regime, **dict(fixed or {}))
-    if strategy_id == "refined" and config.get("base") in strategies.REFINED_BASES:
-        base_defaults = strategies.REFINED_BASES[config["base"]][1][regime]
-        for key, value in base_defaults.items():
-            if config.get(key) is None:
-                config[key] = value
-    return config
+    """``strategies.concrete_config(strategy_id, regime, **fixed)``: the registry's defaults
+    with ``fixed`` on top and the ``None`` values that mean "decided by another setting"
+    (refined's base optimizer's LR) filled in, so every searched parameter has a default."""
+    return strategies.concrete_config(strategy_id, regime, **dict(fixed or {}))
+
+
+def parameter_problem(parameter: Parameter, default: Any) -> str | None:
+    """Why ``parameter`` could sample a value its strategy does not accept (None when not)."""
+    if parameter.distribution == "categorical":
+        values: Iterable[Any] = parameter.choices
+    else:
+        values = (parameter.low, parameter.high)
+    for value in values:
+        problem = strategies.value_problem(parameter.name, value, default)
+        if problem is not None:
+            return problem
+    return None
+
+
+def constraint_problem(values: Mapping[str, Any], parameters: Iterable[Parameter]) -> str | None:
+    """Why some sample of ``parameters`` (the rest taken from ``values``) would break a
+    constraint between two hyperparameters (None when none can)."""
+    searched = {parameter.name: parameter for parameter in parameters}
+    extents = {}
+    for name, value in values.items():
+        if name not in strategies.ACCEPTED:  # constraints are between numbers
+            continue
+        parameter = searched.get(name)
+        if parameter is None:
+            extents[name] = (value, value)
+        elif parameter.distribution == "categorical":
+            extents[name] = (min(parameter.choices), max(parameter.choices))
+        else:
+            extents[name] = (parameter.low, parameter.high)
+    return strategies.constraint_problem(extents)
 
 
 def build_space(
@@ -53,7 +77,7 @@ def build_space(
             raise ValueError(f"{strategy.id}.{parameter.name}: {problem}")
         resolved.append(absolute)
     for name, value in fixed.items():
-        problem = value_problem(name, value, strategy.defaults[regime][name])
+        problem = strategies.value_problem(name, value, strategy.defaults[regime][name])
         if problem is not None:
             raise ValueError(f"{strategy.id}.{name}: {problem}")
     problem = constraint_problem(defaults, resolved)

@@ -27,7 +27,6 @@ from typing import Any
 import yaml
 
 from dals_tune import strategies
-from search_spaces.accepted import ACCEPTED
 from search_spaces.parameter import Parameter, Space
 from search_spaces.resolve import build_space, declared_parameters, registry_defaults
 
@@ -144,7 +143,7 @@ def _apply(
 
 
 def _parse_entry(name: str, entry: Any, declared: Parameter | None, default: Any):
-    numeric = name in ACCEPTED
+    numeric = name in strategies.ACCEPTED
     if isinstance(entry, dict):
         return _parse_range(name, entry, declared, default)
     if isinstance(entry, list):

@@ -8,7 +8,7 @@ own range; bounded knobs have absolute bounds.
 The DALS phase boundaries are searched over disjoint log ranges that meet at 3e-3
 (τ_lo in [1e-4, 3e-3], τ_hi in [3e-3, 0.1]): every sample keeps τ_lo ≤ τ_hi, as DALS
 requires, with no clipping and no derived parameter, in Optuna and in Ray Tune alike.
-A space file that makes the ranges overlap is rejected (``accepted.AT_MOST``).
+A space file that makes the ranges overlap is rejected (``dals_tune.strategies.CONSTRAINTS``).
 """
 
 from __future__ import annotations

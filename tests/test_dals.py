@@ -240,6 +240,8 @@ def test_param_groups_with_depth_keys_are_accepted_and_groups_without_are_refuse
         DALS(model)
     with pytest.raises(ValueError, match="momentum=1.5"):
         DALS(model, total_steps=5, momentum=1.5)
+    with pytest.raises(ValueError, match=r"tau_hi=0.01, tau_lo=0.05 \(see docs"):
+        DALS(model, total_steps=5, tau_lo=0.05)  # the bounds table's tau_lo ≤ tau_hi
 
 
 def test_dals_trains_a_small_classifier():

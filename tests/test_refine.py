@@ -16,9 +16,9 @@ import pytest
 import search_spaces
 from dals_tune import tracking
 from dals_tune.cli import main
+from dals_tune.grad_norm_series import STEP_GRAD_NORMS, step_grad_norms
 from dals_tune.refine import GRAD_NORMS_DOCUMENT, refine, registered_source
 from dals_tune.schedules import refined_schedule
-from dals_tune.grad_norm_series import STEP_GRAD_NORMS, step_grad_norms
 from dals_tune.study.preflight import resolve_strategies
 
 TINY = ["--max-epochs", "2", "--subset", "600", "--eval-subset", "200"]

@@ -16,9 +16,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
 from dals_tune import strategies
+from dals_tune.strategies import ACCEPTED
 from dals_tune.study.ray_tune import tune_param_space
 from search_spaces import (
-    ACCEPTED,
     NOTHING_TO_TUNE,
     SPECS,
     Parameter,

@@ -236,6 +236,60 @@ def test_refined_needs_grad_norms_and_uses_the_base_defaults():
     assert adamw.param_groups[0]["lr"] == pytest.approx(5e-5)
 
 
+def test_refined_is_the_one_strategy_that_takes_inputs_from_a_source_run(tmp_path):
+    takers = [s.id for s in strategies.REGISTRY.values() if s.needs_source_run]
+    assert takers == [strategies.REFINED]
+    norms_file = tmp_path / "refine_from.json"
+    norms_file.write_text('{"run_id": "r", "grad_norms": [1.0, null, 2.0]}')
+    refined = strategies.get(strategies.REFINED)
+    supplied = strategies.supply_inputs(refined, {"lr": 0.1}, str(norms_file))
+    assert supplied["lr"] == 0.1 and supplied["grad_norms"][::2] == [1.0, 2.0]
+    assert math.isnan(supplied["grad_norms"][1])
+    given = {"grad_norms": [3.0, 4.0]}
+    assert strategies.supply_inputs(refined, given, str(norms_file)) == given
+    assert strategies.supply_inputs(refined, {}, None) == {}  # the builder says what is missing
+    adamw = strategies.get("adamw")
+    assert strategies.supply_inputs(adamw, {"lr": 0.1}, str(norms_file)) == {"lr": 0.1}
+
+
+def test_concrete_config_fills_the_defaults_that_follow_from_another_setting():
+    assert strategies.resolve_config("refined")["lr"] is None
+    assert strategies.concrete_config("refined")["lr"] == pytest.approx(0.03)
+    adamw = strategies.concrete_config("refined", "finetune", base="adamw")
+    assert (adamw["lr"], adamw["grad_norm_kind"]) == (5e-5, "l1")
+    assert strategies.concrete_config("adamw") == strategies.resolve_config("adamw")
+    assert set(strategies.REFINED_BASES) == set(strategies.ACCEPTED_CHOICES["base"])
+
+
+@pytest.mark.parametrize(
+    "strategy_id, overrides, message",
+    [
+        ("sgdr", {"cycle_mult": 1.5}, "cycle_mult must be an integer in [1, ∞), got 1.5"),
+        ("wsd", {"warmup_frac": 0.5, "decay_frac": 0.6}, "must be at most 1, got 0.5 + 0.6"),
+        ("dals", {"tau_lo": 0.05}, "tau_lo must not exceed tau_hi, got tau_lo=0.05 and tau_hi"),
+        ("refined", {"base": "lion", "grad_norms": [1.0, 2.0]}, "base must be one of 'sgd'"),
+        ("adamw", {"lr": -1.0}, "lr must be in (0, ∞), got -1.0"),
+    ],
+    ids=["sgdr-cycle-mult", "wsd-fractions", "dals-taus", "refined-base", "adamw-lr"],
+)
+def test_build_checks_the_config_against_the_bounds_table(strategy_id, overrides, message):
+    with pytest.raises(ValueError) as caught:
+        strategies.build(strategy_id, mlp(), total_steps=10, **overrides)
+    assert str(caught.value).startswith(f"strategy {strategy_id!r}: ")
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_wsd_rounding_never_overruns_the_run():
+    # 0.3·5 and 0.7·5 both round up (1.5 → 2, 3.5 → 4): the cooldown takes what is left.
+    optimizer, scheduler = strategies.build(
+        "wsd", mlp(), total_steps=5, warmup_frac=0.3, decay_frac=0.7
+    )
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_grokfast_filter_amplifies_the_slow_gradient():
     parameter = nn.Parameter(torch.zeros(2))
     optimizer = GrokfastFilter(torch.optim.SGD([parameter], lr=1.0), alpha=0.5, lamb=2.0)

@@ -42,6 +42,7 @@ from dals_tune.optim.transforms import (
     trust_ratios,
 )
 from dals_tune.schedules import CosineRestarts, WarmupCosine
+from dals_tune.strategies.bounds import refused_names
 
 
 class DALS(torch.optim.Optimizer):
@@ -230,27 +231,23 @@ def _groups_with_layer_positions(groups: list[dict[str, Any]]) -> list[dict[str,
     return groups
 
 
+# Constructor arguments that are no hyperparameter of the bounds table.
+_NOT_IN_BOUNDS = (
+    "self", "__class__", "model_or_groups", "total_steps", "restart_steps", "layer_mapping",
+)  # fmt: skip
+
+
 def _check_hyperparameters(values: dict[str, Any]) -> None:
+    """Refuse, in one line, what :mod:`dals_tune.strategies.bounds` refuses (DALS built
+    from Python never passes :func:`dals_tune.strategies.build`'s check), and the run-length
+    arguments that only the constructor takes."""
     total = values["total_steps"]
     if total is None or int(total) <= 0:
         raise ValueError("DALS needs total_steps > 0 (epochs × steps per epoch)")
-    checks = {
-        "lr": values["lr"] >= 0,
-        "momentum": 0 <= values["momentum"] < 1,
-        "weight_decay": values["weight_decay"] >= 0,
-        "warmup_frac": 0 <= values["warmup_frac"] < 1,
-        "tau_lo": 0 <= values["tau_lo"] <= values["tau_hi"],
-        "depth_decay": 0 < values["depth_decay"] <= 1,
-        "alpha0": 0 <= values["alpha0"] < 1,
-        "grokfast_lambda": values["grokfast_lambda"] >= 0,
-        "blend_lo": 0 <= values["blend_lo"] <= 1,
-        "blend_hi": 0 <= values["blend_hi"] <= 1,
-        "trust_coefficient": values["trust_coefficient"] > 0,
-        "trust_max": 0 < values["trust_min"] <= values["trust_max"],
-        "restart_steps": values["restart_steps"] is None or values["restart_steps"] > 0,
-        "restart_mult": values["restart_mult"] >= 1,
-    }
-    bad = [name for name, ok in checks.items() if not ok]
+    hyperparameters = {k: v for k, v in values.items() if k not in _NOT_IN_BOUNDS}
+    bad = refused_names(hyperparameters)
+    if values["restart_steps"] is not None and not values["restart_steps"] > 0:
+        bad.append("restart_steps")
     if bad:
         shown = ", ".join(f"{name}={values[name]!r}" for name in bad)
         raise ValueError(f"invalid DALS hyperparameters: {shown} (see docs/strategies.md)")

@@ -25,27 +25,45 @@ scheduler is not None, ``scheduler.step()`` after it::
 Two records need more of the loop: ``needs_closure`` (SAM: ``recompute`` is called once more
 inside the step, at the perturbed weights) and ``has_train_eval_modes`` (schedule-free AdamW:
 call ``optimizer.train()`` before training steps and ``optimizer.eval()`` before evaluating or
-checkpointing, because it evaluates at a different point than it trains at).
+checkpointing, because it evaluates at a different point than it trains at). One needs more
+than its hyperparameters: ``needs_source_run`` (refined: a finished run's gradient norms,
+which :func:`supply_inputs` reads from the trial's ``refine_from`` file). Code outside this
+package asks the record these questions; it never tests a strategy's id.
 
 Where things live:
 
-- ``registry``: the ``Strategy`` record, ``REGISTRY``, ``get``, ``resolve_config``, ``build``,
+- ``registry``: the ``Strategy`` record, ``REGISTRY``, ``get``, ``resolve_config``,
+  ``concrete_config``, ``check_hyperparameters``, ``supply_inputs``, ``build``,
   ``optimizer_step``;
+- ``bounds``: what each hyperparameter name accepts and the constraints between names, the
+  one table every check (trials, DALS, search spaces) reads;
 - ``param_groups``: trainable parameters and the per-layer LR splits;
 - ``builders``: one builder per strategy or family (a strategy's special case lives there);
+- ``refined``: the refined strategy, whose special cases are more than a builder;
 - ``defaults``: the default hyperparameters per regime shared by families of records;
 - ``catalog``: the 28 records, which builder each id uses with which defaults. Importing this
   package registers them.
 """
 
 from dals_tune.strategies import catalog  # noqa: F401  (registers the 28 records)
-from dals_tune.strategies.builders import REFINED_BASES
+from dals_tune.strategies.bounds import (
+    ACCEPTED,
+    ACCEPTED_CHOICES,
+    CONSTRAINTS,
+    NOT_SEARCHABLE,
+    AtMost,
+    Interval,
+    SumAtMostOne,
+    constraint_problem,
+    value_problem,
+)
 from dals_tune.strategies.defaults import FINETUNE_ADAM_LR, FINETUNE_SGD_DIVISOR
 from dals_tune.strategies.param_groups import (
     discriminative_groups,
     layerwise_groups,
     trainable_parameters,
 )
+from dals_tune.strategies.refined import REFINED, REFINED_BASES
 from dals_tune.strategies.registry import (
     LIBRARY_LICENCES,
     REGIMES,
@@ -53,31 +71,49 @@ from dals_tune.strategies.registry import (
     BuildContext,
     Builder,
     Built,
+    SourceRunInputs,
     Strategy,
     build,
+    check_hyperparameters,
+    concrete_config,
     get,
     optimizer_step,
     register,
     resolve_config,
+    supply_inputs,
 )
 
 __all__ = [
+    "ACCEPTED",
+    "ACCEPTED_CHOICES",
+    "CONSTRAINTS",
     "FINETUNE_ADAM_LR",
     "FINETUNE_SGD_DIVISOR",
     "LIBRARY_LICENCES",
+    "NOT_SEARCHABLE",
+    "REFINED",
     "REFINED_BASES",
     "REGIMES",
     "REGISTRY",
+    "AtMost",
     "BuildContext",
     "Builder",
     "Built",
+    "Interval",
+    "SourceRunInputs",
     "Strategy",
+    "SumAtMostOne",
     "build",
+    "check_hyperparameters",
+    "concrete_config",
+    "constraint_problem",
     "discriminative_groups",
     "get",
     "layerwise_groups",
     "optimizer_step",
     "register",
     "resolve_config",
+    "supply_inputs",
     "trainable_parameters",
+    "value_problem",
 ]

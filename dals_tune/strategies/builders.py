@@ -1,9 +1,11 @@
 """The builders: one function per strategy or family, ``(model, config, context) ->
 (optimizer, scheduler or None)``, and the few optimizer constructors they share.
 
-A strategy's special case (SGDR's epoch-based cycle, refined's base optimizer, DALS-Acc's
-restarts) lives in its builder; :mod:`dals_tune.strategies.catalog` says which builder each id
-uses with which defaults. Optional libraries are imported inside the builder that needs them.
+A strategy's special case (SGDR's epoch-based cycle, DALS-Acc's restarts) lives in its
+builder, or, when it has more than a builder (refined), in a module of its own;
+:mod:`dals_tune.strategies.catalog` says which builder each id uses with which defaults.
+Optional libraries are imported inside the builder that needs them. Builders check nothing:
+:func:`~dals_tune.strategies.build` has checked the config against :mod:`.bounds` first.
 """
 
 from __future__ import annotations
@@ -17,13 +19,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from dals_tune.schedules import (
-    SlantedTriangular,
-    TabulatedSchedule,
-    WarmupLinearDecay,
-    refined_schedule,
-)
-from dals_tune.strategies.defaults import FINETUNE_ADAM_LR, FINETUNE_SGD_DIVISOR
+from dals_tune.schedules import SlantedTriangular, WarmupLinearDecay
 from dals_tune.strategies.param_groups import (
     discriminative_groups,
     layerwise_groups,
@@ -102,8 +98,6 @@ def build_cosine_sgd(model: nn.Module, c: dict[str, Any], context: BuildContext)
 def build_sgdr(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
     """Warm restarts (torch CosineAnnealingWarmRestarts): first cycle ``first_cycle_epochs``
     epochs of steps, each next cycle ``cycle_mult`` times longer, floor ``eta_min``."""
-    if int(c["cycle_mult"]) != c["cycle_mult"] or c["cycle_mult"] < 1:
-        raise ValueError(f"sgdr's cycle_mult must be an integer ≥ 1, got {c['cycle_mult']}")
     optimizer = sgd_optimizer(trainable_parameters(model), c)
     first_cycle = max(1, round(c["first_cycle_epochs"] * context.steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
@@ -147,12 +141,8 @@ def build_wsd(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Bui
     optimizer = adamw_optimizer(trainable_parameters(model), c)
     total = context.total_steps
     warmup = round(c["warmup_frac"] * total)
-    decay = round(c["decay_frac"] * total)
-    if warmup + decay > total:
-        raise ValueError(
-            f"wsd's warmup_frac + decay_frac must be at most 1, got "
-            f"{c['warmup_frac']} + {c['decay_frac']}"
-        )
+    # warmup_frac + decay_frac ≤ 1 (bounds.CONSTRAINTS); rounding both up must not overrun.
+    decay = min(round(c["decay_frac"] * total), total - warmup)
     scheduler = get_wsd_schedule(
         optimizer,
         num_warmup_steps=warmup,
@@ -161,52 +151,6 @@ def build_wsd(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Bui
         cooldown_type=c["cooldown"],
     )
     return optimizer, scheduler
-
-
-REFINED_BASES: dict[str, tuple[Callable[[Any, dict[str, Any]], Optimizer], dict]] = {
-    "sgd": (
-        sgd_optimizer,
-        {
-            "scratch": {"lr": 0.03, "weight_decay": 5e-4, "grad_norm_kind": "l2"},
-            "finetune": {
-                "lr": 0.03 / FINETUNE_SGD_DIVISOR,
-                "weight_decay": 5e-4,
-                "grad_norm_kind": "l2",
-            },
-        },
-    ),
-    "adamw": (
-        adamw_optimizer,
-        {
-            "scratch": {"lr": 3e-4, "weight_decay": 0.01, "grad_norm_kind": "l1"},
-            "finetune": {"lr": FINETUNE_ADAM_LR, "weight_decay": 0.01, "grad_norm_kind": "l1"},
-        },
-    ),
-}
-
-
-def build_refined(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
-    """A previous run's gradient norms turned into a schedule (schedules.refined_schedule),
-    times the peak LR, over SGD or AdamW. None in lr, weight_decay or grad_norm_kind means
-    the base optimizer's default (SGD: ℓ2 norms; AdamW: ℓ1 norms)."""
-    if c["grad_norms"] is None:
-        raise ValueError(
-            "the 'refined' strategy needs grad_norms: the per-step gradient norms of a "
-            "previous run of the same workload (a trial's grad_norms_l2, or grad_norms_l1 "
-            "with grad_norm_kind='l1'); pass them as grad_norms=[...]"
-        )
-    if c["base"] not in REFINED_BASES:
-        raise ValueError(
-            f"refined's base must be one of {sorted(REFINED_BASES)}, got {c['base']!r}"
-        )
-    make, base_defaults = REFINED_BASES[c["base"]]
-    c = dict(c)
-    for key, value in base_defaults[context.regime].items():
-        if c[key] is None:
-            c[key] = value
-    optimizer = make(trainable_parameters(model), c)
-    values = refined_schedule(c["grad_norms"], context.total_steps, c["grad_norm_kind"])
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, TabulatedSchedule(values))
 
 
 # --- adaptive optimizers ------------------------------------------------------------------

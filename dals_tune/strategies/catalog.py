@@ -25,7 +25,6 @@ from dals_tune.strategies.builders import (
     build_onecycle,
     build_prodigy,
     build_radam,
-    build_refined,
     build_sam,
     build_sam_discriminative,
     build_schedulefree_adamw,
@@ -37,11 +36,17 @@ from dals_tune.strategies.builders import (
 from dals_tune.strategies.defaults import (
     FINETUNE_ADAM_LR,
     FINETUNE_SGD_DIVISOR,
-    REFINED_DEFAULTS,
     adam_defaults,
     both_regimes,
     dals_defaults,
     sgd_defaults,
+)
+from dals_tune.strategies.refined import (
+    REFINED,
+    REFINED_DEFAULTS,
+    SOURCE_RUN_INPUTS,
+    build_refined,
+    with_base_defaults,
 )
 from dals_tune.strategies.registry import REGIMES, Strategy, register
 
@@ -266,13 +271,15 @@ register(
         builder=build_linear_decay(adamw_optimizer),
     ),
     Strategy(
-        id="refined",
+        id=REFINED,
         generation=2,
         family="sgd",
         library="dals_tune",
         description="schedule refined from a previous run's gradient norms (needs grad_norms)",
         defaults={regime: dict(REFINED_DEFAULTS) for regime in REGIMES},
         builder=build_refined,
+        source_run_inputs=SOURCE_RUN_INPUTS,
+        fill_defaults=with_base_defaults,
     ),
     Strategy(
         id="wsd",

@@ -61,16 +61,3 @@ def dals_defaults(**changes: Any) -> dict[str, dict[str, Any]]:
         del scratch["warmup_frac"]
         return both_regimes(scratch, weight_decay=0.01)
     return both_regimes(scratch, weight_decay=0.01, warmup_frac=0.10)
-
-
-# The refined strategy: None means "the base optimizer's default" (builders.REFINED_BASES).
-REFINED_DEFAULTS = {
-    "base": "sgd",
-    "grad_norms": None,
-    "grad_norm_kind": None,
-    "lr": None,
-    "weight_decay": None,
-    "momentum": 0.9,
-    "beta1": 0.9,
-    "beta2": 0.999,
-}

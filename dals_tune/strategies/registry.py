@@ -1,14 +1,17 @@
 """The `Strategy` record, the registry of records, and the one factory that builds them.
 
-:func:`build` turns an id, a model and a run length into ``(optimizer, scheduler_or_None)``;
-:func:`optimizer_step` is how a training loop steps any of them. The records themselves are
-registered by :mod:`dals_tune.strategies.catalog`.
+:func:`build` turns an id, a model and a run length into ``(optimizer, scheduler_or_None)``,
+once :func:`check_hyperparameters` has checked the config against :mod:`.bounds`;
+:func:`optimizer_step` is how a training loop steps any of them. What a strategy needs beyond
+its hyperparameters is asked of its record, never of its id: :func:`supply_inputs` fills in
+what it takes from a finished run, :func:`concrete_config` the defaults that follow from
+another setting. The records themselves are registered by :mod:`dals_tune.strategies.catalog`.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +20,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from dals_tune.layers import LayerMapping
+from dals_tune.strategies import bounds
 
 REGIMES = ("scratch", "finetune")
 LIBRARY_LICENCES = {
@@ -41,11 +45,28 @@ class BuildContext:
 
 Built = tuple[Optimizer, LRScheduler | None]
 Builder = Callable[[nn.Module, dict[str, Any], BuildContext], Built]
+# (config, regime) -> the config with the defaults that follow from another setting filled in.
+DefaultsFiller = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SourceRunInputs:
+    """Hyperparameters a strategy takes from a finished run instead of a search (refined: its
+    ``grad_norms``). ``read`` reads them, as ``{name: value}``, from the file a study hands
+    every trial (the trial setting ``refine_from``, written by ``search --refine-from``)."""
+
+    names: tuple[str, ...]
+    read: Callable[[str], dict[str, Any]] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
 class Strategy:
-    """One registered strategy. ``defaults[regime]`` lists every hyperparameter it takes."""
+    """One registered strategy. ``defaults[regime]`` lists every hyperparameter it takes.
+
+    ``needs_closure``, ``has_train_eval_modes``: what a training loop does differently (see
+    the package docstring). ``source_run_inputs``: what it takes from a finished run (a study
+    then needs ``--refine-from``). ``fill_defaults``: how defaults of None that mean "decided by
+    another setting" become values (refined's base optimizer)."""
 
     id: str
     generation: int
@@ -57,10 +78,17 @@ class Strategy:
     paper: bool = False
     needs_closure: bool = False
     has_train_eval_modes: bool = False
+    source_run_inputs: SourceRunInputs | None = None
+    fill_defaults: DefaultsFiller | None = field(default=None, repr=False, compare=False)
 
     @property
     def hyperparameters(self) -> tuple[str, ...]:
         return tuple(self.defaults["scratch"])
+
+    @property
+    def needs_source_run(self) -> bool:
+        """Whether a study of it needs a finished run to take inputs from (``--refine-from``)."""
+        return self.source_run_inputs is not None
 
 
 REGISTRY: dict[str, Strategy] = {}
@@ -102,6 +130,46 @@ def resolve_config(strategy_id: str, regime: str = "scratch", **overrides: Any) 
     return config
 
 
+def concrete_config(strategy_id: str, regime: str = "scratch", **overrides: Any) -> dict[str, Any]:
+    """:func:`resolve_config`, with the defaults of None that mean "decided by another
+    setting" (refined's ``lr``: its base optimizer's) made concrete by the record's
+    ``fill_defaults``, so every hyperparameter has a value a search can be built around."""
+    strategy = get(strategy_id)
+    config = resolve_config(strategy.id, regime, **overrides)
+    return strategy.fill_defaults(config, regime) if strategy.fill_defaults else config
+
+
+def check_hyperparameters(strategy_id: str, hyperparameters: Mapping[str, Any]) -> None:
+    """Refuse a hyperparameter of the wrong kind or out of range, or two that break a
+    constraint between them, in one line, before any library sees them: the libraries differ
+    in what they check (schedule-free AdamW takes a negative or a textual LR and fails
+    mid-epoch; pytorch-optimizer raises its own exception type). What each name accepts is
+    :mod:`dals_tune.strategies.bounds`, the table the search spaces are checked against."""
+    strategy = get(strategy_id)
+    defaults = strategy.defaults["scratch"]  # the same keys and kinds in every regime
+    problem = bounds.hyperparameters_problem(defaults, hyperparameters)
+    if problem is not None:
+        raise ValueError(f"strategy {strategy.id!r}: {problem}")
+
+
+def supply_inputs(
+    strategy: Strategy, hyperparameters: Mapping[str, Any], refine_from: str | None
+) -> dict[str, Any]:
+    """``hyperparameters`` with what ``strategy`` takes from a finished run filled in from
+    ``refine_from``, the file a study hands its trials (refined: the run's gradient norms).
+    Values already given are kept; without a file, or for a strategy that takes nothing from
+    a run, they are returned as they are (and the builder says what is missing)."""
+    supplied = dict(hyperparameters)
+    inputs = strategy.source_run_inputs
+    if inputs is None or not refine_from:
+        return supplied
+    missing = [name for name in inputs.names if supplied.get(name) is None]
+    if missing:
+        read = inputs.read(refine_from)
+        supplied.update({name: read[name] for name in missing})
+    return supplied
+
+
 def build(
     strategy_id: str,
     model: nn.Module,
@@ -117,6 +185,7 @@ def build(
     layer-wise strategies."""
     strategy = get(strategy_id)
     config = resolve_config(strategy_id, regime, **overrides)
+    check_hyperparameters(strategy.id, config)
     if int(total_steps) != total_steps or total_steps <= 0:
         raise ValueError(f"total_steps must be a positive integer, got {total_steps}")
     steps_per_epoch = int(total_steps) if steps_per_epoch is None else int(steps_per_epoch)

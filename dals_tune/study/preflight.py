@@ -42,7 +42,8 @@ def check(settings: SearchSettings) -> CheckedStudy:
     tracking.check_store(settings.out, settings.tracking_uri)  # before Ray starts, creating nothing
     strategy_ids = resolve_strategies(settings.strategies, settings.refine_from is not None)
     refine_source = _refine_source(settings, strategy_ids)
-    pinned = {"refined": refine_source.pinned()} if refine_source is not None else {}
+    needing = [sid for sid in strategy_ids if strategies.get(sid).needs_source_run]
+    pinned = {sid: refine_source.pinned() for sid in needing} if refine_source else {}
     probe = dataclasses.replace(settings.trial(settings.regime), device="cpu")
     workload = build_workload(probe)  # a missing dataset or model fails here, in one line
     regime = workload.regime
@@ -65,8 +66,9 @@ def check(settings: SearchSettings) -> CheckedStudy:
 
 def _refine_source(settings: SearchSettings, strategy_ids: tuple[str, ...]) -> Any:
     """The norms ``--refine-from`` names, as ``refine`` registered them, when the study tunes
-    ``refined``; read from the study's store, which must exist already."""
-    if "refined" not in strategy_ids:
+    a strategy that needs a source run (``refined``); read from the study's store, which must
+    exist already."""
+    if not any(strategies.get(sid).needs_source_run for sid in strategy_ids):
         if settings.refine_from is not None:
             raise ValueError("--refine-from is for the 'refined' strategy; add it to --strategies")
         return None
@@ -90,14 +92,16 @@ def _refine_source(settings: SearchSettings, strategy_ids: tuple[str, ...]) -> A
 def resolve_strategies(
     requested: tuple[str, ...] | list[str], with_refined: bool = False
 ) -> tuple[str, ...]:
-    """``("all",)`` → every registered strategy (``refined`` only ``with_refined``, when the
-    study has a run to refine from); otherwise the ids, checked, deduplicated."""
+    """``("all",)`` → every registered strategy (one that needs a source run, ``refined``, only
+    ``with_refined``, when the study has a run to refine from); otherwise the ids, checked,
+    deduplicated."""
     names = strategy_names(requested)
     if not names:
         raise ValueError("--strategies needs at least one strategy id (or 'all')")
     if names == ["all"]:
-        # `refined` needs a finished run to refine from (--refine-from); without one, not "all".
-        return tuple(sid for sid in strategies.REGISTRY if with_refined or sid != "refined")
+        # A strategy that needs a finished run (--refine-from) is not in "all" without one.
+        records = strategies.REGISTRY.values()
+        return tuple(s.id for s in records if with_refined or not s.needs_source_run)
     return tuple(dict.fromkeys(strategies.get(name).id for name in names))
 
 

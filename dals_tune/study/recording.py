@@ -65,7 +65,7 @@ def record_trial(
         tags["default"] = "1"
     if rerun:
         tags["source_trial"] = best_configs.get(strategy_id, {}).get("trial_id", "")
-    if strategy_id == "refined":
+    if strategies.get(strategy_id).needs_source_run:
         tags["refine_from"] = checked.settings.refine_from
     norms = step_grad_norms(outcome.epochs)
     tracker.log_trial(
