@@ -75,7 +75,7 @@ def train(
     strategy = strategies.get(spec.strategy)
     hyperparameters = dict(spec.hyperparameters)
     # A strategy built from a source run reads it from `search --refine-from`'s norms file.
-    hyperparameters = strategies.supply_inputs(strategy, hyperparameters, spec.refine_from)
+    hyperparameters = strategies.supply_inputs(strategy, hyperparameters, spec.source_run_file)
     strategies.check_hyperparameters(strategy.id, hyperparameters)
     seed_everything(spec.seed)
     workload = build_workload(spec)

@@ -153,13 +153,13 @@ WORKLOAD_FIELDS = tuple(item.name for item in dataclasses.fields(WorkloadSpec))
 class TrialSpec(WorkloadSpec):
     """One trial: a workload, a strategy with its hyperparameters and a number of epochs.
 
-    ``refine_from`` is the gradient-norms file a strategy built from a source run reads (the
-    ``refined`` schedule of ``search --refine-from``)."""
+    ``source_run_file`` is what a strategy built from a finished run reads of it (the
+    gradient norms of ``search --refine-from``, for the refined schedule)."""
 
     strategy: str | None = setting(None, optional(text))
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     epochs: int = setting(10, positive)
-    refine_from: str | None = setting(None, optional(text))
+    source_run_file: str | None = setting(None, optional(text))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrialSpec:

@@ -27,7 +27,7 @@ inside the step, at the perturbed weights) and ``has_train_eval_modes`` (schedul
 call ``optimizer.train()`` before training steps and ``optimizer.eval()`` before evaluating or
 checkpointing, because it evaluates at a different point than it trains at). One needs more
 than its hyperparameters: ``needs_source_run`` (refined: a finished run's gradient norms,
-which :func:`supply_inputs` reads from the trial's ``refine_from`` file). Code outside this
+which :func:`supply_inputs` reads from the trial's ``source_run_file``). Code outside this
 package asks the record these questions; it never tests a strategy's id.
 
 Where things live:

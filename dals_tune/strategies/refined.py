@@ -80,7 +80,7 @@ def _norms_from_file(path: str) -> dict[str, Any]:
     return {"grad_norms": read_trial_norms(path)}
 
 
-# The norms file `search --refine-from` hands every trial (the trial setting ``refine_from``).
+# The norms file `search --refine-from` hands every trial (the trial setting ``source_run_file``).
 SOURCE_RUN_INPUTS = SourceRunInputs(names=("grad_norms",), read=_norms_from_file)
 
 

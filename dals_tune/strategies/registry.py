@@ -21,8 +21,8 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from dals_tune.layers import LayerMapping
 from dals_tune.strategies import bounds
+from dals_tune.trial import REGIMES  # the contract's one list of regimes
 
-REGIMES = ("scratch", "finetune")
 LIBRARY_LICENCES = {
     "torch": "BSD-3-Clause",
     "pytorch-optimizer": "Apache-2.0",
@@ -53,7 +53,7 @@ DefaultsFiller = Callable[[dict[str, Any], str], dict[str, Any]]
 class SourceRunInputs:
     """Hyperparameters a strategy takes from a finished run instead of a search (refined: its
     ``grad_norms``). ``read`` reads them, as ``{name: value}``, from the file a study hands
-    every trial (the trial setting ``refine_from``, written by ``search --refine-from``)."""
+    every trial (the trial setting ``source_run_file``, written by ``search --refine-from``)."""
 
     names: tuple[str, ...]
     read: Callable[[str], dict[str, Any]] = field(repr=False, compare=False)
@@ -153,19 +153,20 @@ def check_hyperparameters(strategy_id: str, hyperparameters: Mapping[str, Any]) 
 
 
 def supply_inputs(
-    strategy: Strategy, hyperparameters: Mapping[str, Any], refine_from: str | None
+    strategy: Strategy, hyperparameters: Mapping[str, Any], source_run_file: str | None
 ) -> dict[str, Any]:
     """``hyperparameters`` with what ``strategy`` takes from a finished run filled in from
-    ``refine_from``, the file a study hands its trials (refined: the run's gradient norms).
+    ``source_run_file``, the file a study hands its trials (refined: the run's gradient
+    norms, from ``search --refine-from``).
     Values already given are kept; without a file, or for a strategy that takes nothing from
     a run, they are returned as they are (and the builder says what is missing)."""
     supplied = dict(hyperparameters)
     inputs = strategy.source_run_inputs
-    if inputs is None or not refine_from:
+    if inputs is None or not source_run_file:
         return supplied
     missing = [name for name in inputs.names if supplied.get(name) is None]
     if missing:
-        read = inputs.read(refine_from)
+        read = inputs.read(source_run_file)
         supplied.update({name: read[name] for name in missing})
     return supplied
 

@@ -71,10 +71,10 @@ class TrialPlan:
 def trial_constants(checked: CheckedStudy, study_folder: Path) -> dict[str, Any]:
     """What every trial's config holds besides its strategy and hyperparameters; with
     --refine-from, the path of the norms file that the refined trials read."""
-    refine_from = None
+    source_run_file = None
     if checked.refine_source is not None:
-        refine_from = str(study_folder / REFINE_FROM_FILE)
-    return checked.settings.trial(checked.regime, refine_from=refine_from).to_config()
+        source_run_file = str(study_folder / REFINE_FROM_FILE)
+    return checked.settings.trial(checked.regime, source_run_file=source_run_file).to_config()
 
 
 def samples_for(checked: CheckedStudy, strategy_id: str) -> int:
