@@ -39,6 +39,7 @@ from dals_tune.reports.leaderboard import LeaderboardRow, leaderboard
 from dals_tune.reports.store_report import REPORTS_FOLDER
 from dals_tune.reports.study_runs import StudyRuns, load_study
 from dals_tune.reports.tables import Cell, format_accuracy, markdown_cell, write_csv
+from dals_tune.tracking_tags import MODEL_TAG, REGIME_TAG, WORKLOAD_TAG
 
 if TYPE_CHECKING:
     from dals_tune.tracking import Tracker
@@ -217,11 +218,11 @@ def study_features(study: StudyRuns) -> TaskFeatures:
     if depth is None:
         layered = [sum(name.startswith("lr/") for name in run.metric_names) for run in study.runs]
         depth = max(layered, default=0) or None
-    regime = study.tags.get("regime", "")
+    regime = study.tags.get(REGIME_TAG, "")
     return TaskFeatures(
-        name=f"{study.tags.get('workload', '?')}/{regime or '?'}",
+        name=f"{study.tags.get(WORKLOAD_TAG, '?')}/{regime or '?'}",
         regime=regime,
-        family=model_family(study.tags.get("model", "")),
+        family=model_family(study.tags.get(MODEL_TAG, "")),
         train_size=_whole(params.get("train_size")),
         depth=depth,
     )

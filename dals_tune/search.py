@@ -43,6 +43,21 @@ from dals_tune.study_settings import (
     SearchSettings,
     StudyState,
 )
+from dals_tune.tracking_tags import (
+    BUDGET_TAG,
+    DATASET_TAG,
+    DEFAULT_TAG,
+    MODE_TAG,
+    MODEL_TAG,
+    NODE_ID_TAG,
+    REFINE_FROM_TAG,
+    REGIME_TAG,
+    SCHEDULER_TAG,
+    SEARCHER_TAG,
+    SEED_TAG,
+    SOURCE_TRIAL_TAG,
+    TARGET_ACCURACY_TAG,
+)
 from dals_tune.workloads import build_workload
 from dals_tune.workloads.config import resolve_data_dir
 
@@ -291,15 +306,15 @@ def _study_tags(checked: CheckedStudy) -> dict[str, Any]:
     settings, facts = checked.settings, checked.workload_facts
     searcher = "random" if settings.scheduler == "pbt" else settings.searcher
     return {
-        "dataset": facts.get("dataset", settings.workload),
-        "regime": checked.regime,
-        "model": facts.get("model", ""),
-        "searcher": searcher,
-        "scheduler": settings.scheduler,
-        "mode": settings.mode,
-        "budget": f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
-        "seed": settings.seed,
-        "target_accuracy": checked.target_accuracy,
+        DATASET_TAG: facts.get("dataset", settings.workload),
+        REGIME_TAG: checked.regime,
+        MODEL_TAG: facts.get("model", ""),
+        SEARCHER_TAG: searcher,
+        SCHEDULER_TAG: settings.scheduler,
+        MODE_TAG: settings.mode,
+        BUDGET_TAG: f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
+        SEED_TAG: settings.seed,
+        TARGET_ACCURACY_TAG: checked.target_accuracy,
     }
 
 
@@ -580,13 +595,14 @@ class _StudyRunner:
 
         strategy_id = _strategy_of(outcome)
         config = outcome.config.get("run", outcome.config)
-        tags: dict[str, Any] = {"node_id": outcome.node_id or ""}
+        tags: dict[str, Any] = {NODE_ID_TAG: outcome.node_id or ""}
         if kind == "trial" and _is_default(outcome, self.checked.spaces.get(strategy_id)):
-            tags["default"] = "1"
+            tags[DEFAULT_TAG] = "1"
         if kind == "rerun":
-            tags["source_trial"] = self.state.best_configs.get(strategy_id, {}).get("trial_id", "")
+            best = self.state.best_configs.get(strategy_id, {})
+            tags[SOURCE_TRIAL_TAG] = best.get("trial_id", "")
         if strategy_id == "refined":
-            tags["refine_from"] = self.settings.refine_from
+            tags[REFINE_FROM_TAG] = self.settings.refine_from
         norms = step_grad_norms(outcome.epochs)
         self.tracker.log_trial(
             self.state.parent_run_id,
