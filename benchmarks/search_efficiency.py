@@ -26,13 +26,14 @@ from pathlib import Path
 
 from dals_tune import tracking
 from dals_tune.study import SearchSettings, run_search
+from dals_tune.tracking_tags import KIND_TAG
 
 
 def best_and_epochs(out: Path) -> tuple[float, int, int]:
     """(best validation accuracy of any search trial, epochs all trials ran, trials)."""
     tracker = tracking.open_store(out)
     (study,) = tracker.all_studies()
-    trials = [t for t in tracker.trials_of(study["run_id"]) if t["tags"]["kind"] == "trial"]
+    trials = [t for t in tracker.trials_of(study["run_id"]) if t["tags"][KIND_TAG] == "trial"]
     best = max(t["metrics"].get("best_val_acc", 0.0) for t in trials)
     epochs = sum(len(tracker.metric_history(t["run_id"], "val_acc")) for t in trials)
     return best, epochs, len(trials)

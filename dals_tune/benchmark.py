@@ -36,6 +36,7 @@ from dals_tune.study.preflight import (
 )
 from dals_tune.study.runner import run_search
 from dals_tune.study.settings import STATE_FILE, SearchSettings, StudyState
+from dals_tune.tracking_tags import KIND_TAG, STATUS_TAG
 
 # (workload, regime): the cross-dataset table of DESIGN §6 and issue 6.
 WORKLOADS: tuple[tuple[str, str], ...] = (
@@ -312,8 +313,8 @@ def _refine_pilot(
     folder = out / "studies" / state.finished[pilot_key]
     parent_run_id = StudyState.load(folder / STATE_FILE).parent_run_id
     tracker = tracking.open_existing_store(out, settings.tracking_uri)
-    trials = [run for run in tracker.trials_of(parent_run_id) if run["tags"]["kind"] == "trial"]
-    if not trials or trials[0]["tags"]["status"] == "errored":
+    trials = [run for run in tracker.trials_of(parent_run_id) if run["tags"][KIND_TAG] == "trial"]
+    if not trials or trials[0]["tags"][STATUS_TAG] == "errored":
         del state.finished[pilot_key]  # the next run pilots again instead of failing again
         state.save(out)
         raise ValueError(

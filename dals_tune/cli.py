@@ -377,9 +377,9 @@ def run_recommend(args: argparse.Namespace) -> int:
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from dals_tune import tracking
+    from dals_tune.tracking_ui import serve_ui
 
-    return tracking.serve_ui(args.out, args.tracking_uri, host=args.host, port=args.port)
+    return serve_ui(args.out, args.tracking_uri, host=args.host, port=args.port)
 
 
 def run_strategies(args: argparse.Namespace) -> int:

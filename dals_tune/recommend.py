@@ -26,9 +26,6 @@ over the held-out studies, the recommendation closes the share (Ā − B̄) / Ā
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from dals_tune.reports.cross_study import MeanRank, StudyResult, latest_finished, mean_ranks
 from dals_tune.reports.leaderboard import LeaderboardRow, leaderboard
+from dals_tune.reports.recommendation import write_recommendation_files
 from dals_tune.reports.store_report import REPORTS_FOLDER
 from dals_tune.reports.study_runs import StudyRuns, load_study
-from dals_tune.reports.tables import Cell, format_accuracy, markdown_cell, write_csv
+from dals_tune.tracking_tags import MODEL_TAG, REGIME_TAG, WORKLOAD_TAG
 
 if TYPE_CHECKING:
     from dals_tune.tracking import Tracker
@@ -49,9 +47,6 @@ FAMILY_WEIGHT = 10.0
 SIZE_CAP = 4.0  # in decades of training examples
 DEPTH_CAP = 4.0
 DEPTH_GROUPS_PER_UNIT = 5.0
-MARKDOWN_FILE = "recommendation.md"
-CSV_FILE = "recommendation.csv"
-LEAVE_ONE_OUT_FILE = "recommendation_leave_one_out.csv"
 
 
 @dataclass(frozen=True)
@@ -207,11 +202,11 @@ def study_features(study: StudyRuns) -> TaskFeatures:
     if depth is None:
         layered = [sum(name.startswith("lr/") for name in run.metric_names) for run in study.runs]
         depth = max(layered, default=0) or None
-    regime = study.tags.get("regime", "")
+    regime = study.tags.get(REGIME_TAG, "")
     return TaskFeatures(
-        name=f"{study.tags.get('workload', '?')}/{regime or '?'}",
+        name=f"{study.tags.get(WORKLOAD_TAG, '?')}/{regime or '?'}",
         regime=regime,
-        family=model_family(study.tags.get("model", "")),
+        family=model_family(study.tags.get(MODEL_TAG, "")),
         train_size=_whole(params.get("train_size")),
         depth=depth,
     )
@@ -389,89 +384,8 @@ def write_recommendation(
         )
     task = workload_features(workload, options)
     advice = advise(task, studies, k, left_out)
-    markdown = render_markdown(advice)
-    folder = out / REPORTS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".recommendation-", dir=folder))
-    try:
-        (staging / MARKDOWN_FILE).write_text(markdown, encoding="utf-8")
-        write_csv(staging / CSV_FILE, *_recommendation_table(advice))
-        write_csv(staging / LEAVE_ONE_OUT_FILE, *_leave_one_out_table(advice))
-        files = [folder / name for name in (MARKDOWN_FILE, CSV_FILE, LEAVE_ONE_OUT_FILE)]
-        for path in files:  # all written: now each one replaces its predecessor at once
-            os.replace(staging / path.name, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    markdown, files = write_recommendation_files(out / REPORTS_FOLDER, advice)
     return WrittenAdvice(advice, markdown, files)
-
-
-def render_markdown(advice: Advice) -> str:
-    """The report the command prints and writes: nearest studies, the strategies to try first
-    with their evidence, and the single-best gap with its leave-one-out evaluation."""
-    task = advice.task
-    lines = [
-        f"# Strategies to try first on {task.name}",
-        "",
-        f"New task: regime {task.regime}, model family {task.family}, "
-        f"{_known(task.train_size)} training examples, {_known(task.depth)} depth groups.",
-        "",
-        f"## Nearest finished studies ({len(advice.neighbours)} of {len(advice.studies)})",
-        "",
-        *_markdown_table(
-            ["study", "family", "train size", "depth", "distance", "winner", "val acc", "run id"],
-            [
-                [
-                    n.study.features.name,
-                    n.study.features.family,
-                    _known(n.study.features.train_size),
-                    _known(n.study.features.depth),
-                    f"{n.distance:.2f}",
-                    n.study.winner.strategy,
-                    format_accuracy(n.study.winner.val_acc_mean),
-                    f"`{n.study.run_id}`",
-                ]
-                for n in advice.neighbours
-            ],
-        ),
-        "",
-        "Distance: 100 for another regime, 10 for another model family, plus the difference "
-        "of log10 training sizes and a fifth of the difference in depth groups (each at most "
-        "4; 4 when unknown).",
-    ]
-    if advice.left_out:
-        lines += ["", f"Left out (every strategy failed): {', '.join(advice.left_out)}."]
-    lines += [
-        "",
-        "## Strategies to try first",
-        "",
-        *_markdown_table(
-            ["rank", "strategy", "mean rank", "nearest studies run in", "wins", "why"],
-            [
-                [
-                    str(position),
-                    row.strategy,
-                    f"{row.rank.mean_rank:.2f}",
-                    f"{row.rank.studies} of {len(advice.neighbours)}",
-                    str(row.rank.wins),
-                    "; ".join(row.evidence),
-                ]
-                for position, row in enumerate(advice.recommendations, 1)
-            ],
-        ),
-        "",
-        "Mean rank: over the nearest studies the strategy took part in (a mean over fewer "
-        "studies says less).",
-        "",
-        "## Single best strategy against the per-study best",
-        "",
-        f"Over {_studies(len(advice.studies))}, {advice.single_best.strategy} has "
-        f"the best mean rank ({advice.single_best.mean_rank:.2f}); always using it trails each "
-        f"study's winner by a mean of {format_accuracy(advice.single_best_gap)} validation "
-        "accuracy (in-sample).",
-        "",
-        *_leave_one_out_markdown(advice),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 # ----- internals -----------------------------------------------------------------------------
@@ -497,119 +411,6 @@ def _verdict(study: FinishedStudy, strategy: str) -> str:
     return ""
 
 
-def _leave_one_out_markdown(advice: Advice) -> list[str]:
-    result = advice.leave_one_out
-    if result is None:
-        return [
-            "Leave-one-out needs at least two finished studies with a winner; the store has "
-            f"{len(advice.studies)}, so there is nothing to evaluate yet."
-        ]
-    lines = [
-        f"### Leave-one-out (k = {advice.k})",
-        "",
-        *_markdown_table(
-            [
-                "held-out study",
-                "best",
-                "single best of the others",
-                "regret",
-                "recommended",
-                "regret",
-                "nearest others",
-            ],
-            [
-                [
-                    held.study.features.name,
-                    _scored(held.study.winner.strategy, held.study.winner.val_acc_mean),
-                    _scored(held.single_best.strategy, held.single_best.val_acc),
-                    format_accuracy(held.single_best.regret),
-                    _scored(held.recommended.strategy, held.recommended.val_acc),
-                    format_accuracy(held.recommended.regret),
-                    ", ".join(n.study.features.name for n in held.neighbours),
-                ]
-                for held in result.rounds
-            ],
-        ),
-        "",
-    ]
-    if result.skipped:
-        lines += [f"Not evaluated (no strategy in common): {', '.join(result.skipped)}.", ""]
-    if not result.rounds:
-        return [*lines, "No held-out study shares a strategy with the others."]
-    share = result.share_closed
-    closed = (
-        "the single best strategy has no gap to close"
-        if math.isnan(share)
-        else f"the recommendation closes {share:.0%} of the single best strategy's gap"
-    )
-    return [
-        *lines,
-        f"Mean regret over {_studies(len(result.rounds), 'held-out')}: single best "
-        f"{format_accuracy(result.single_best_regret)}, recommendation "
-        f"{format_accuracy(result.recommended_regret)}; {closed}. Regret = the held-out "
-        "study's best validation accuracy minus that of the chosen strategy (0 when it failed "
-        "there).",
-    ]
-
-
-def _recommendation_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
-    header = ["rank", "strategy", "mean_rank", "studies", "neighbours", "wins", "evidence"]
-    rows: list[list[Cell]] = [
-        [
-            position,
-            row.strategy,
-            row.rank.mean_rank,
-            row.rank.studies,
-            len(advice.neighbours),
-            row.rank.wins,
-            "; ".join(row.evidence),
-        ]
-        for position, row in enumerate(advice.recommendations, 1)
-    ]
-    return header, rows
-
-
-def _leave_one_out_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
-    header = [
-        "study",
-        "run_id",
-        "best_strategy",
-        "best_val_acc",
-        "single_best",
-        "single_best_val_acc",
-        "single_best_regret",
-        "recommended",
-        "recommended_val_acc",
-        "recommended_regret",
-        "neighbours",
-    ]
-    rounds = advice.leave_one_out.rounds if advice.leave_one_out else ()
-    rows: list[list[Cell]] = [
-        [
-            held.study.features.name,
-            held.study.run_id,
-            held.study.winner.strategy,
-            held.study.winner.val_acc_mean,
-            held.single_best.strategy,
-            held.single_best.val_acc,
-            held.single_best.regret,
-            held.recommended.strategy,
-            held.recommended.val_acc,
-            held.recommended.regret,
-            ";".join(n.study.features.name for n in held.neighbours),
-        ]
-        for held in rounds
-    ]
-    return header, rows
-
-
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(markdown_cell(cell) for cell in header) + " |"]
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows]
-    return lines
-
-
 def _whole(value: Any) -> int | None:
     """A positive count from a param or fact (``"18000"``, ``18000``); None when absent."""
     try:
@@ -617,18 +418,6 @@ def _whole(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if number > 0 else None
-
-
-def _scored(strategy: str, accuracy: float) -> str:
-    return f"{strategy} {format_accuracy(accuracy)}"
-
-
-def _studies(count: int, kind: str = "finished") -> str:
-    return f"{count} {kind} {'study' if count == 1 else 'studies'}"
-
-
-def _known(value: int | None) -> str:
-    return "?" if value is None else str(value)
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -32,6 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from dals_tune import strategies
 from dals_tune.schedules import refined_schedule
+from dals_tune.tracking_tags import (
+    KIND_TAG,
+    REFINED_BASE_TAG,
+    REFINED_NORM_TAG,
+    REFINED_TAG,
+    STRATEGY_TAG,
+    STUDY_KIND,
+    WORKLOAD_TAG,
+)
 
 if TYPE_CHECKING:
     from dals_tune.tracking import Tracker
@@ -39,9 +48,6 @@ if TYPE_CHECKING:
 GRAD_NORMS_DOCUMENT = "grad_norms.json"  # logged with every trial by the study driver
 SCHEDULE_FILE = "refined_schedule.json"
 PLOT_FILE = "refined_schedule.png"
-REFINED_TAG = "dals.refined"
-BASE_TAG = "dals.refined_base"
-NORM_TAG = "dals.refined_norm"
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def refine(tracker: Tracker, run_id: str, folder: Path) -> RefinedSchedule:
     ``run_id``. A run the store does not hold, a study's parent run, or a trial without
     gradient norms is a one-line ``ValueError``, raised before anything is written."""
     run = _trial_run(tracker, run_id)
-    base = base_optimizer(run["tags"].get("strategy", ""), run["params"])
+    base = base_optimizer(run["tags"].get(STRATEGY_TAG, ""), run["params"])
     kind = strategies.REFINED_BASES[base][1]["scratch"]["grad_norm_kind"]
     source = _source(tracker, run, base, kind)
     try:
@@ -108,7 +114,11 @@ def refine(tracker: Tracker, run_id: str, folder: Path) -> RefinedSchedule:
         f"{source.grad_norm_kind} norms, {len(multipliers)} steps"
     )
     plot_path = plot_refined_schedule(multipliers, own_lr, folder / PLOT_FILE, title)
-    tags = {REFINED_TAG: "1", BASE_TAG: source.base, NORM_TAG: source.grad_norm_kind}
+    tags = {
+        REFINED_TAG: "1",
+        REFINED_BASE_TAG: source.base,
+        REFINED_NORM_TAG: source.grad_norm_kind,
+    }
     tracker.annotate_run(run_id, tags, [schedule_path, plot_path])
     return RefinedSchedule(source, tuple(multipliers), schedule_path, plot_path)
 
@@ -123,7 +133,7 @@ def registered_source(tracker: Tracker, run_id: str) -> RefineSource:
             f"run {run_id} has no refined schedule yet; run python -m dals_tune refine "
             f"--run {run_id} first"
         )
-    base, kind = tags.get(BASE_TAG, ""), tags.get(NORM_TAG, "")
+    base, kind = tags.get(REFINED_BASE_TAG, ""), tags.get(REFINED_NORM_TAG, "")
     if base not in strategies.REFINED_BASES or kind not in ("l1", "l2"):
         raise ValueError(
             f"run {run_id} has a damaged refined registration (base {base!r}, norm {kind!r}); "
@@ -204,7 +214,7 @@ def plot_refined_schedule(
 
 def _trial_run(tracker: Tracker, run_id: str) -> dict[str, Any]:
     run = tracker.run(run_id)
-    if run["tags"].get("kind") == "study":
+    if run["tags"].get(KIND_TAG) == STUDY_KIND:
         raise ValueError(
             f"run {run_id} is a study's parent run; pass the run id of one of its trials "
             "(python -m dals_tune ui shows them)"
@@ -222,8 +232,8 @@ def _source(tracker: Tracker, run: dict[str, Any], base: str, kind: str) -> Refi
         )
     return RefineSource(
         run_id=run_id,
-        strategy=run["tags"].get("strategy", ""),
-        workload=run["tags"].get("workload", ""),
+        strategy=run["tags"].get(STRATEGY_TAG, ""),
+        workload=run["tags"].get(WORKLOAD_TAG, ""),
         base=base,
         grad_norm_kind=kind,
         grad_norms=tuple(math.nan if value is None else float(value) for value in document[kind]),

@@ -1,134 +1,78 @@
-"""The only module that talks to MLflow: it records finished studies and trials.
+"""Records finished studies and trials in the MLflow store, and reads them back: :class:`Tracker`.
 
 Layout (DESIGN.md §7): one experiment per workload; one parent run per study; one child run
 per Ray Tune trial (or per seed re-run of a winner) with the trial's hyperparameters as params
 and every numeric value of every epoch as a metric at ``step=epoch``. The parent carries the
-winner as tags and the reports as artifacts.
+winner as tags and the reports as artifacts. The tag names are ``tracking_tags``'s.
 
 Only the study driver writes, after trials finish, through :class:`Tracker`. Every call names
 its run by id (``MlflowClient``, never MLflow's global active run), so one driver can log many
-runs, and several processes can share one store.
-
-Concurrency on SQLite: MLflow (3.x) opens every session with ``PRAGMA busy_timeout = 20000``
-(a writer waits up to 20 s for the lock), which alone kept six processes logging 20 trials each
-free of lock errors. SQLite can still answer "database is locked" at once when two deferred
-transactions both try to upgrade to a write lock, so each write here is also retried with
-exponential backoff (0.05 s doubling, ~13 s in all) when the error says the database is
-locked. Open the store once (``open_store``) before starting worker
-processes, so the schema is created by one process only.
+runs, and several processes can share one store. Every write is retried while SQLite says the
+database is locked (``tracking_store``, which also opens and checks the store).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import http.client
 import json
-import logging
 import math
-import os
 import re
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-import uuid
-import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlparse
+from typing import Any
 
-# Before MLflow is imported: no usage telemetry (no network), no "View run at" URL prints.
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # Tracker.document
+# First: importing tracking_store quiets MLflow (no telemetry, no URL prints) before it loads.
+# check_store is re-exported: callers check a store through tracking, as they open one.
+from dals_tune.tracking_store import check_store as check_store
+from dals_tune.tracking_store import connect, log_batch, require_existing_store, retry
 
+# isort: split
 import mlflow
-from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
+from mlflow.entities import Metric, Param, RunStatus, ViewType
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 import dals_tune
+from dals_tune.tracking_tags import (
+    ERROR_TAG,
+    GENERATION_TAG,
+    GIT_COMMIT_TAG,
+    KEY_TAG,
+    KIND_TAG,
+    LOGGED_TAG,
+    PARENT_TAG,
+    SEED_TAG,
+    STATUS_TAG,
+    STRATEGY_TAG,
+    STUDY_KIND,
+    TRIAL_ID_TAG,
+    TRIAL_KINDS,
+    TRIAL_STATUSES,
+    VERSION_TAG,
+    WINNER_TAG,
+    WINNER_VAL_ACC_TAG,
+    WORKLOAD_TAG,
+)
 
-# Schema creation logs a few INFO lines per new store; keep the driver's output readable.
-for _name in ("alembic", "mlflow.store.db.utils", "mlflow.store.tracking.sqlalchemy_store"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-
-TRIAL_STATUSES = ("completed", "pruned", "errored", "diverged")
-TRIAL_KINDS = ("trial", "rerun")
-STUDY_TAGS = ("workload", "dataset", "regime", "model", "searcher", "scheduler", "budget", "seed")
-PARENT_TAG = "mlflow.parentRunId"
-# A child run is complete once this tag is set (the last write of log_trial); a child without
-# it was cut off mid-logging and is replaced when the trial is logged again.
-LOGGED_TAG = "dals.logged"
 MAX_LIST_PARAM = 16  # longer lists (grad_norms, per-step histories) are data, not parameters
-_BATCH_METRICS = 1000  # MLflow's per-call limits for log_batch
-_BATCH_PARAMS = 100
-_BATCH_TAGS = 100
 _KEY_SAFE = re.compile(r"[^\w\-. /:]")
-_T = TypeVar("_T")
+_STUDY_FILTER = f"tags.{KIND_TAG} = '{STUDY_KIND}'"
 
 
 def open_store(out: Path, tracking_uri: str | None = None) -> Tracker:
-    """Open (and create if needed) the MLflow store a study writes to.
-
-    Without ``tracking_uri`` the store is SQLite at ``<out>/mlflow.db`` with artifacts under
-    ``<out>/mlartifacts`` (absolute paths). A given URI is used as is. A folder that cannot be
-    written, an unknown scheme or an unreachable server raises ``ValueError`` with one line
-    saying what to fix, before anything is written to the store.
-    """
-    out = Path(out).expanduser().absolute()
-    if tracking_uri is None:
-        _check_writable_folder(out, "--out")
-        uri = f"sqlite:///{out / 'mlflow.db'}"
-        artifact_root: str | None = (out / "mlartifacts").as_uri()
-    else:
-        uri = tracking_uri
-        artifact_root = None
-        _check_uri(uri)
-    # Opening a new SQLite store creates its schema; two studies starting at once on one --out
-    # would both run MLflow's migrations and one would fail, so they take turns.
-    lock = _file_lock(out / ".mlflow.lock") if tracking_uri is None else contextlib.nullcontext()
-    try:
-        with lock, warnings.catch_warnings():  # MLflow's SQLAlchemy deprecations, not ours
-            warnings.filterwarnings("ignore", message=".*noload.*")
-            client = mlflow.MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)
-    except Exception as error:  # MLflow raises many kinds; all mean the same to the user
-        raise ValueError(
-            f"cannot open the MLflow store {uri!r} ({_first_line(error)}); "
-            "pass a reachable --tracking-uri or leave it out for the SQLite store under --out"
-        ) from None
+    """Open (and create if needed) the MLflow store a study writes to: SQLite under ``out``
+    without ``tracking_uri``. A store that cannot be used is a one-line ``ValueError`` before
+    anything is written to it (:func:`dals_tune.tracking_store.connect`)."""
+    client, uri, artifact_root = connect(out, tracking_uri)
     return Tracker(client=client, tracking_uri=uri, artifact_root=artifact_root)
-
-
-def check_store(out: Path | str, tracking_uri: str | None = None) -> None:
-    """What :func:`open_store` checks, creating nothing: a study calls it before it starts
-    Ray, so a bad ``--out`` or ``--tracking-uri`` is one line within a second and leaves no
-    folder behind."""
-    if tracking_uri is None:
-        _check_writable_folder(Path(out).expanduser().absolute(), "--out", create=False)
-    else:
-        _check_uri(tracking_uri, create=False)
 
 
 def open_existing_store(out: Path | str, tracking_uri: str | None = None) -> Tracker:
     """:func:`open_store` for a command that reads a store a study wrote: a SQLite store that
     does not exist is refused in one line, instead of an empty one being created."""
-    if tracking_uri is None:
-        path = Path(out).expanduser().absolute() / "mlflow.db"
-    elif urlparse(tracking_uri).scheme.split("+")[0] == "sqlite":
-        path = Path(tracking_uri.removeprefix("sqlite:///").split("?")[0]).absolute()
-    else:
-        path = None
-    if path is not None and not path.is_file():
-        raise ValueError(
-            f"no study store at {path}; run python -m dals_tune search --out {out} first "
-            "(or pass --tracking-uri)"
-        )
+    require_existing_store(out, tracking_uri)
     return open_store(Path(out), tracking_uri)
 
 
@@ -151,7 +95,7 @@ class Tracker:
         try:
             # The UI opens a classic-ML experiment on its runs table (not the GenAI views).
             kind = {"mlflow.experimentKind": "custom_model_development"}
-            return _retry(lambda: self.client.create_experiment(workload, location, kind))
+            return retry(lambda: self.client.create_experiment(workload, location, kind))
         except mlflow.exceptions.MlflowException:
             # Another process created it between the lookup and the create.
             experiment = self.client.get_experiment_by_name(workload)
@@ -162,24 +106,25 @@ class Tracker:
     def start_study(self, workload: str, tags: Mapping[str, Any], params: Mapping[str, Any]) -> str:
         """Create the study's parent run and return its id.
 
-        ``tags`` should hold the study's identity (``STUDY_TAGS``: dataset, regime, model,
-        searcher, scheduler, budget, seed); the workload, package version and git commit are
-        added here. ``params`` are the study settings (strategies, trials, max epochs...).
+        ``tags`` should hold the study's identity (``tracking_tags.STUDY_TAGS``: dataset,
+        regime, model, searcher, scheduler, budget, seed); the workload, package version and
+        git commit are added here. ``params`` are the study settings (strategies, trials, max
+        epochs...).
         """
         experiment_id = self.experiment_for(workload)
         all_tags = {
             **{key: _tag_value(value) for key, value in tags.items()},
-            "workload": workload,
-            "kind": "study",
-            "dals_tune.version": dals_tune.__version__,
-            "git_commit": git_commit(),
+            WORKLOAD_TAG: workload,
+            KIND_TAG: STUDY_KIND,
+            VERSION_TAG: dals_tune.__version__,
+            GIT_COMMIT_TAG: git_commit(),
         }
-        run = _retry(
+        run = retry(
             lambda: self.client.create_run(
                 experiment_id, tags=all_tags, run_name=f"study-{workload}"
             )
         )
-        self._log_batch(run.info.run_id, params=_params(params))
+        log_batch(self.client, run.info.run_id, params=_params(params))
         return run.info.run_id
 
     def log_trial(
@@ -223,38 +168,38 @@ class Tracker:
         experiment_id = parent.info.experiment_id
         for run in self._search(
             [experiment_id],
-            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`dals.key` = '{_quote(key)}'",
+            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{KEY_TAG}` = '{_quote(key)}'",
         ):
             if run.data.tags.get(LOGGED_TAG) == "1":
                 return run.info.run_id
-            _retry(lambda run=run: self.client.delete_run(run.info.run_id))
+            retry(lambda run=run: self.client.delete_run(run.info.run_id))
 
         tags = {
             **{name: _tag_value(value) for name, value in (tags or {}).items()},
             PARENT_TAG: parent_run_id,
-            "dals.key": key,
-            "trial_id": str(trial_id),
-            "strategy": strategy,
-            "generation": str(generation),
-            "status": status,
-            "kind": kind,
-            "workload": parent.data.tags.get("workload", ""),
+            KEY_TAG: key,
+            TRIAL_ID_TAG: str(trial_id),
+            STRATEGY_TAG: strategy,
+            GENERATION_TAG: str(generation),
+            STATUS_TAG: status,
+            KIND_TAG: kind,
+            WORKLOAD_TAG: parent.data.tags.get(WORKLOAD_TAG, ""),
         }
         if seed is not None:
-            tags["seed"] = str(seed)
+            tags[SEED_TAG] = str(seed)
         if error is not None:
-            tags["error"] = _tag_value(error)
+            tags[ERROR_TAG] = _tag_value(error)
         name = f"{strategy}-{trial_id}" + ("" if seed is None else f"-seed{seed}")
-        run = _retry(lambda: self.client.create_run(experiment_id, tags=tags, run_name=name))
+        run = retry(lambda: self.client.create_run(experiment_id, tags=tags, run_name=name))
         run_id = run.info.run_id
-        self._log_batch(run_id, metrics=_epoch_metrics(epochs), params=_params(params))
+        log_batch(self.client, run_id, metrics=_epoch_metrics(epochs), params=_params(params))
         for name, document in (documents or {}).items():
             self.client.log_dict(run_id, dict(document), name)
         final = RunStatus.to_string(RunStatus.FAILED if status == "errored" else RunStatus.FINISHED)
-        _retry(lambda: self.client.set_terminated(run_id, final))
+        retry(lambda: self.client.set_terminated(run_id, final))
         # Last: a child with this tag is complete, status included (a kill before it leaves a
         # child that the next call deletes and writes again).
-        _retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
+        retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
         return run_id
 
     def finish_study(
@@ -276,8 +221,9 @@ class Tracker:
             raise ValueError(f"cannot attach missing report files {missing}; write them first")
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise ValueError(f"unknown run status {status!r}; use FINISHED, FAILED or KILLED")
-        tags = {"dals.winner": winner, "dals.winner_val_acc": repr(float(winner_val_acc))}
-        self._log_batch(
+        tags = {WINNER_TAG: winner, WINNER_VAL_ACC_TAG: repr(float(winner_val_acc))}
+        log_batch(
+            self.client,
             parent_run_id,
             tags=tags,
             metrics=[_metric("winner_val_acc", float(winner_val_acc), 0)],
@@ -287,7 +233,7 @@ class Tracker:
                 self.client.log_artifacts(parent_run_id, str(path), artifact_path=path.name)
             else:
                 self.client.log_artifact(parent_run_id, str(path))
-        _retry(lambda: self.client.set_terminated(parent_run_id, status))
+        retry(lambda: self.client.set_terminated(parent_run_id, status))
 
     def mark_interrupted_runs(self, parent_run_id: str) -> int:
         """Set the study's parent and children still RUNNING (a killed driver) to KILLED.
@@ -299,7 +245,7 @@ class Tracker:
         changed = 0
         for run in runs:
             if run.info.status == "RUNNING":
-                _retry(lambda run=run: self.client.set_terminated(run.info.run_id, "KILLED"))
+                retry(lambda run=run: self.client.set_terminated(run.info.run_id, "KILLED"))
                 changed += 1
         return changed
 
@@ -313,7 +259,7 @@ class Tracker:
                 experiment = self.client.get_experiment(experiment_or_workload)
             except mlflow.exceptions.MlflowException:
                 return []
-        runs = self._search([experiment.experiment_id], "tags.kind = 'study'")
+        runs = self._search([experiment.experiment_id], _STUDY_FILTER)
         return [_as_record(run) for run in runs]
 
     def all_studies(self) -> list[dict[str, Any]]:
@@ -322,7 +268,7 @@ class Tracker:
         ids = [experiment.experiment_id for experiment in experiments]
         if not ids:
             return []
-        return [_as_record(run) for run in self._search(ids, "tags.kind = 'study'")]
+        return [_as_record(run) for run in self._search(ids, _STUDY_FILTER)]
 
     def trials_of(self, parent_run_id: str) -> list[dict[str, Any]]:
         """The study's child runs (trials and re-runs), oldest first, with final metrics."""
@@ -364,7 +310,7 @@ class Tracker:
         the trial it was computed from; the tags are set last, once the files are there."""
         for path in artifacts:
             self.client.log_artifact(run_id, str(path))
-        self._log_batch(run_id, tags={key: _tag_value(value) for key, value in tags.items()})
+        log_batch(self.client, run_id, tags={key: _tag_value(value) for key, value in tags.items()})
 
     # ----- internals -----------------------------------------------------------------------
 
@@ -388,24 +334,6 @@ class Tracker:
             if not token:
                 return runs
 
-    def _log_batch(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric] = (),
-        params: Sequence[Param] = (),
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
-        run_tags = [RunTag(key, value) for key, value in (tags or {}).items()]
-        for start in range(0, len(params), _BATCH_PARAMS):
-            chunk = list(params[start : start + _BATCH_PARAMS])
-            _retry(lambda chunk=chunk: self.client.log_batch(run_id, params=chunk))
-        for start in range(0, len(run_tags), _BATCH_TAGS):
-            chunk = run_tags[start : start + _BATCH_TAGS]
-            _retry(lambda chunk=chunk: self.client.log_batch(run_id, tags=chunk))
-        for start in range(0, len(metrics), _BATCH_METRICS):
-            chunk = list(metrics[start : start + _BATCH_METRICS])
-            _retry(lambda chunk=chunk: self.client.log_batch(run_id, metrics=chunk))
-
 
 def git_commit() -> str:
     """The commit of the git checkout the package lives in, or "unknown" (e.g. a wheel)."""
@@ -425,85 +353,6 @@ def git_commit() -> str:
 
 
 # ----- helpers ------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block."""
-    import fcntl
-
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _check_writable_folder(folder: Path, what: str, create: bool = True) -> None:
-    """Prove ``folder`` writable by creating (and removing) a file in it; file permission bits
-    alone mislead when running as root or on some network file systems. ``create=False``
-    creates nothing: the nearest existing ancestor must be a folder that takes the file."""
-    try:
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        existing = folder
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is a file")
-        with tempfile.NamedTemporaryFile(dir=existing, prefix=".dals_write_check"):
-            pass
-    except OSError as error:
-        raise ValueError(
-            f"cannot write to {what} folder {folder} ({error.strerror or error}); "
-            "choose a writable folder"
-        ) from None
-
-
-def _check_uri(uri: str, create: bool = True) -> None:
-    """Reject URIs MLflow would fail on slowly (unreachable servers retry for minutes) or after
-    creating files (a SQLite database in an unwritable folder). ``create=False`` creates no
-    folder for a SQLite database either."""
-    parsed = urlparse(uri)
-    scheme = parsed.scheme.split("+")[0]
-    if scheme == "sqlite":
-        path = uri.removeprefix("sqlite:///")
-        if path and path != ":memory:" and not uri.startswith("sqlite:///:"):
-            folder = Path(path.split("?")[0]).absolute().parent
-            _check_writable_folder(folder, "tracking URI", create)
-        return
-    if scheme in ("http", "https"):
-        port = parsed.port or (443 if scheme == "https" else 80)
-        try:
-            with socket.create_connection((parsed.hostname or "", port), timeout=3):
-                pass
-        except OSError as error:
-            raise ValueError(
-                f"cannot reach the MLflow server {uri} ({error}); "
-                "start it (mlflow server) or pass another --tracking-uri"
-            ) from None
-        return
-    known = ("postgresql", "mysql", "mssql", "file", "databricks")
-    if scheme not in known:
-        raise ValueError(
-            f"unsupported tracking URI {uri!r}; use sqlite:///<path>, http(s)://<host>:<port> "
-            "or a postgresql/mysql/mssql URL, or leave it out for the SQLite store under --out"
-        )
-
-
-def _retry(call: Callable[[], _T], attempts: int = 8) -> _T:
-    """Run a store write, retrying with backoff while SQLite says the database is locked."""
-    delay = 0.05
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as error:
-            if "database is locked" not in str(error) or attempt == attempts - 1:
-                raise
-            time.sleep(delay * (1 + 0.5 * (uuid.uuid4().int % 100) / 100))
-            delay *= 2
-    raise AssertionError("unreachable")
 
 
 def _params(params: Mapping[str, Any]) -> list[Param]:
@@ -582,189 +431,3 @@ def _safe_folder(name: str) -> str:
 
 def _quote(text: str) -> str:
     return text.replace("'", "\\'")
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
-# ----- the MLflow UI ------------------------------------------------------------------------
-
-# Hosts MLflow's security middleware accepts by default (with private addresses); any other
-# --host is added to its allowlist, so the printed address works.
-_DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")
-
-
-def serve_ui(
-    out: str | Path,
-    tracking_uri: str | None = None,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 5000,
-) -> int:
-    """Serve MLflow's own UI on a study store in the foreground; return the server's exit code.
-
-    Runs ``python -m mlflow server`` on ``sqlite:///<out>/mlflow.db`` (artifacts read from
-    ``<out>/mlartifacts``, where ``open_store`` puts them) or on ``tracking_uri``, with one
-    uvicorn worker and without MLflow's job runner: one reader of a local store needs no more.
-    MLflow's security middleware stays on (Host headers: localhost, loopback and private
-    addresses, plus ``host``). Prints ``MLflow UI: http://HOST:PORT`` once the server answers.
-    Ctrl-C (or SIGTERM) stops the server and returns 0.
-
-    A missing store or a port in use raises ``ValueError`` before anything is started or
-    created.
-    """
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        *_ui_store_options(out, tracking_uri),
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    if host not in _DEFAULT_ALLOWED_HOSTS:
-        named = _url_host(host)
-        command += [
-            "--allowed-hosts",
-            f"localhost,localhost:*,127.0.0.1,127.0.0.1:*,{named},{named}:*",
-        ]
-    _check_port_free(host, port)
-    environment = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    # Its own session: Ctrl-C reaches only this process, which stops the server with one
-    # SIGTERM. (Given the terminal's SIGINT as well, uvicorn would get it twice, once
-    # forwarded by `mlflow server`, and force-quit with a traceback.)
-    server = subprocess.Popen(command, env=environment, start_new_session=True)
-    previous = _set_stop_handlers(dict.fromkeys(_STOP_SIGNALS, _interrupt))
-    try:
-        if _wait_until_answering(server, host, port):
-            print(f"MLflow UI: http://{_url_host(host)}:{port}  (Ctrl-C to stop)", flush=True)
-        return server.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        _set_stop_handlers(previous)
-        _stop_server(server)
-
-
-def _ui_store_options(out: str | Path, tracking_uri: str | None) -> list[str]:
-    """``mlflow server``'s store options; refuses a store that does not exist yet (the server
-    would create an empty one)."""
-    if tracking_uri is None:
-        folder = Path(out).expanduser().absolute()
-        store = folder / "mlflow.db"
-        if not store.is_file():
-            raise ValueError(
-                f"no study store at {store}; run python -m dals_tune search --out {out} first "
-                "(or pass --tracking-uri)"
-            )
-        artifacts = (folder / "mlartifacts").as_uri()
-        return [
-            "--backend-store-uri",
-            f"sqlite:///{store}",
-            "--default-artifact-root",
-            artifacts,
-            "--artifacts-destination",
-            artifacts,
-        ]
-    scheme = urlparse(tracking_uri).scheme.split("+")[0]
-    if scheme in ("http", "https"):
-        raise ValueError(
-            f"{tracking_uri} is an MLflow server already; open it in a browser instead"
-        )
-    if scheme == "sqlite":
-        path = tracking_uri.removeprefix("sqlite:///").split("?")[0]
-        if not path or path.startswith(":") or not Path(path).is_file():
-            raise ValueError(
-                f"no MLflow store at {tracking_uri}; check --tracking-uri or run "
-                "python -m dals_tune search first"
-            )
-    else:
-        _check_uri(tracking_uri)
-    return ["--backend-store-uri", tracking_uri]
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Bind the port the way uvicorn will (SO_REUSEADDR), so a busy port is one line now
-    instead of a server traceback later."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        with socket.create_server((host, port), family=family):
-            pass
-    except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            raise ValueError(
-                f"port {port} on {host} is already in use; stop what listens there or pass "
-                "another --port"
-            ) from None
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        raise ValueError(
-            f"cannot listen on {host}:{port} ({reason}); pass another --host or --port"
-        ) from None
-
-
-def _wait_until_answering(server: subprocess.Popen, host: str, port: int) -> bool:
-    """Poll ``/health`` until the server answers (True) or exits (False)."""
-    probe_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    while server.poll() is None:
-        if health_status(probe_host, port) is not None:
-            return True  # any HTTP answer means it is up
-        time.sleep(0.2)
-    return False
-
-
-def health_status(host: str, port: int) -> int | None:
-    """The HTTP status of ``GET /health`` on an MLflow server; None when nothing answers."""
-    connection = http.client.HTTPConnection(host, port, timeout=1)
-    try:
-        connection.request("GET", "/health")
-        return connection.getresponse().status
-    except OSError:
-        return None
-    finally:
-        connection.close()
-
-
-def _stop_server(server: subprocess.Popen) -> None:
-    """SIGTERM, which ``mlflow server`` forwards to uvicorn for a clean shutdown; the server's
-    whole process group is killed if that takes more than 10 s."""
-    if server.poll() is not None:
-        return
-    server.terminate()
-    try:
-        server.wait(timeout=10)
-    except (subprocess.TimeoutExpired, KeyboardInterrupt):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-
-
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-
-
-def _set_stop_handlers(handlers: dict[int, Any]) -> dict[int, Any]:
-    """Install signal handlers and return the ones replaced. A signal the caller ignores
-    (``nohup`` ignores SIGHUP, a closed terminal) stays ignored; outside the main thread, where
-    Python allows no signal handlers, nothing changes."""
-    previous: dict[int, Any] = {}
-    try:
-        for number, new in handlers.items():
-            if signal.getsignal(number) is signal.SIG_IGN and new is not signal.SIG_IGN:
-                continue
-            previous[number] = signal.signal(number, signal.SIG_DFL if new is None else new)
-    except ValueError:
-        pass
-    return previous
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

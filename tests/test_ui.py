@@ -23,7 +23,8 @@ import pytest
 from test_tracking import STUDY_TAGS
 
 from dals_tune.cli import main
-from dals_tune.tracking import health_status, open_store, serve_ui
+from dals_tune.tracking import open_store
+from dals_tune.tracking_ui import health_status, serve_ui
 
 CHROMIUM = Path("/usr/bin/chromium")
 TRIALS = [  # trial id, strategy, status, validation accuracy per epoch

@@ -9,7 +9,9 @@ Dolan–Moré performance profile (formulas in ``docs/reports.md``).
   matrix, performance profile;
 - ``cross_study_files``: the cross-study CSV/Markdown tables and the profile figure;
 - ``tables`` and ``plots``: CSV/Markdown writing and the matplotlib (Agg) figures;
-- ``store_report``: ``python -m dals_tune report``.
+- ``store_report``: ``python -m dals_tune report``;
+- ``recommendation``: the files of ``python -m dals_tune recommend`` (the advice itself is
+  ``dals_tune.recommend``'s).
 """
 
 from dals_tune.reports.cross_study import (

@@ -14,6 +14,7 @@ from typing import Any
 
 from dals_tune.reports.leaderboard import LeaderboardRow
 from dals_tune.reports.study_runs import target_accuracy
+from dals_tune.tracking_tags import DATASET_TAG, REGIME_TAG, WORKLOAD_TAG
 
 PROFILE_TAUS = tuple(1 + step / 100 for step in range(301))  # τ = 1.00, 1.01, ..., 4.00
 ERROR_EPSILON = 1e-6  # stands in for a zero error, far below one test example in a million
@@ -81,7 +82,7 @@ def latest_finished(studies: Sequence[Mapping[str, Any]]) -> list[Mapping[str, A
         if study.get("status") != "FINISHED":
             continue
         tags = study.get("tags", {})
-        key = (tags.get("workload", ""), tags.get("regime", ""))
+        key = (tags.get(WORKLOAD_TAG, ""), tags.get(REGIME_TAG, ""))
         if key not in latest or (study.get("start_time") or 0) > (
             latest[key].get("start_time") or 0
         ):
@@ -102,9 +103,9 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
         start, end = result.parent.get("start_time"), result.parent.get("end_time")
         table.append(
             WinnerRow(
-                workload=result.tag("workload"),
-                dataset=result.tag("dataset"),
-                regime=result.tag("regime"),
+                workload=result.tag(WORKLOAD_TAG),
+                dataset=result.tag(DATASET_TAG),
+                regime=result.tag(REGIME_TAG),
                 winner=best.strategy if best else None,
                 val_acc_mean=best.val_acc_mean if best else math.nan,
                 val_acc_std=best.val_acc_std if best else math.nan,

@@ -21,6 +21,7 @@ from dals_tune.reports.cross_study import (
 )
 from dals_tune.reports.plots import plot_performance_profile
 from dals_tune.reports.tables import format_mean_std, format_number, write_csv, write_markdown
+from dals_tune.tracking_tags import REGIME_TAG, TARGET_ACCURACY_TAG, WORKLOAD_TAG
 
 
 def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Path]:
@@ -143,11 +144,11 @@ def _format_lead(lead: float) -> str:
 def _write_rank_matrix(folder: Path, results: list[StudyResult]) -> list[Path]:
     """Each strategy's rank and validation accuracy in every study, best mean rank first."""
     matrix = rank_matrix(results)
-    studies = [f"{result.tag('workload')} / {result.tag('regime')}" for result in results]
+    studies = [f"{result.tag(WORKLOAD_TAG)} / {result.tag(REGIME_TAG)}" for result in results]
     csv_rows = [
         [
-            result.tag("workload"),
-            result.tag("regime"),
+            result.tag(WORKLOAD_TAG),
+            result.tag(REGIME_TAG),
             strategy,
             row.rank,
             row.val_acc_mean,
@@ -201,9 +202,9 @@ def _write_time_to_target(folder: Path, results: list[StudyResult]) -> list[Path
               "seconds_to_target", "val_acc_mean", "val_acc_std", "test_acc_mean"]  # fmt: skip
     csv_rows = [
         [
-            result.tag("workload"),
-            result.tag("regime"),
-            result.tag("target_accuracy"),
+            result.tag(WORKLOAD_TAG),
+            result.tag(REGIME_TAG),
+            result.tag(TARGET_ACCURACY_TAG),
             row.strategy,
             row.rank,
             row.epochs_to_target,
@@ -217,8 +218,8 @@ def _write_time_to_target(folder: Path, results: list[StudyResult]) -> list[Path
     not_reached = "not reached"
     markdown_rows = [
         [
-            f"{result.tag('workload')} / {result.tag('regime')}",
-            result.tag("target_accuracy") or "—",
+            f"{result.tag(WORKLOAD_TAG)} / {result.tag(REGIME_TAG)}",
+            result.tag(TARGET_ACCURACY_TAG) or "—",
             row.strategy,
             format_number(row.epochs_to_target, not_reached),
             format_number(row.seconds_to_target, not_reached),

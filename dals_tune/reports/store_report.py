@@ -18,6 +18,7 @@ from dals_tune.reports.cross_study import StudyResult, latest_finished
 from dals_tune.reports.cross_study_files import write_cross_study_files
 from dals_tune.reports.study_report import write_study_files
 from dals_tune.reports.study_runs import load_study
+from dals_tune.tracking_tags import REGIME_TAG, WORKLOAD_TAG
 
 REPORTS_FOLDER = "reports"
 _UNSAFE = re.compile(r"[^\w\-.]")
@@ -66,7 +67,7 @@ def write_reports(out: Path | str, tracking_uri: str | None = None) -> list[Path
 def study_folder_name(parent: Mapping[str, Any]) -> str:
     """``<workload>-<regime>-<first 8 characters of the run id>``, safe as a folder name."""
     tags = parent.get("tags", {})
-    name = f"{tags.get('workload') or 'workload'}-{tags.get('regime') or 'regime'}"
+    name = f"{tags.get(WORKLOAD_TAG) or 'workload'}-{tags.get(REGIME_TAG) or 'regime'}"
     return f"{_UNSAFE.sub('_', name)}-{parent['run_id'][:8]}"
 
 

@@ -20,6 +20,17 @@ from dals_tune.reports.tables import (
     write_csv,
     write_markdown,
 )
+from dals_tune.tracking_tags import (
+    BUDGET_TAG,
+    DATASET_TAG,
+    MODE_TAG,
+    MODEL_TAG,
+    REGIME_TAG,
+    SCHEDULER_TAG,
+    SEARCHER_TAG,
+    SEED_TAG,
+    WORKLOAD_TAG,
+)
 
 if TYPE_CHECKING:
     from dals_tune.tracking import Tracker
@@ -91,7 +102,7 @@ def write_study_files(tracker: Tracker, study: StudyRuns, folder: Path) -> Study
 def study_title(study: StudyRuns) -> str:
     """``workload / dataset / regime`` of the study, from the parent's tags."""
     tags = study.tags
-    return " / ".join(tags.get(key) or "?" for key in ("workload", "dataset", "regime"))
+    return " / ".join(tags.get(key) or "?" for key in (WORKLOAD_TAG, DATASET_TAG, REGIME_TAG))
 
 
 def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[LeaderboardRow]) -> Path:
@@ -135,7 +146,7 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
     target = study.target_accuracy
     settings = ", ".join(
         f"{key} {tags[key]}"
-        for key in ("model", "searcher", "scheduler", "budget", "mode", "seed")
+        for key in (MODEL_TAG, SEARCHER_TAG, SCHEDULER_TAG, BUDGET_TAG, MODE_TAG, SEED_TAG)
         if tags.get(key)
     )
     status = study.parent.get("status")

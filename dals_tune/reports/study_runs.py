@@ -13,6 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dals_tune.tracking_tags import (
+    DEFAULT_TAG,
+    ERROR_TAG,
+    GENERATION_TAG,
+    KIND_TAG,
+    MODE_TAG,
+    SEED_TAG,
+    STATUS_TAG,
+    STRATEGY_TAG,
+    TARGET_ACCURACY_TAG,
+    TRIAL_ID_TAG,
+)
+
 if TYPE_CHECKING:
     from dals_tune.tracking import Tracker
 
@@ -80,7 +93,7 @@ class StudyRuns:
         joint study (tag ``mode=joint``) the searcher picks the strategies, so one it never
         sampled is left out rather than counted as failed."""
         names = [run.strategy for run in self.runs]
-        if self.tags.get("mode") != "joint":
+        if self.tags.get(MODE_TAG) != "joint":
             listed = self.parent.get("params", {}).get("strategies", "")
             names += [name.strip(" '\"[]") for name in listed.split(",")]
         return [name for name in dict.fromkeys(names) if name]
@@ -89,7 +102,7 @@ class StudyRuns:
 def target_accuracy(tags: Mapping[str, str]) -> float | None:
     """A study parent's ``target_accuracy`` tag as a float; None when absent or not a number."""
     try:
-        target = float(tags["target_accuracy"])
+        target = float(tags[TARGET_ACCURACY_TAG])
     except (KeyError, TypeError, ValueError):
         return None
     return target if math.isfinite(target) else None
@@ -167,17 +180,17 @@ def _child_run(tracker: Tracker, record: Mapping[str, Any]) -> ChildRun:
     best_val = metrics.get("best_val_acc")
     if best_val is None:  # older or partial records: the best of the per-epoch history
         best_val = max((value for _, value in val_acc if math.isfinite(value)), default=math.nan)
-    seed = tags.get("seed")
+    seed = tags.get(SEED_TAG)
     return ChildRun(
         run_id=record["run_id"],
-        strategy=tags.get("strategy", ""),
-        generation=tags.get("generation", ""),
-        kind=tags.get("kind", "trial"),
-        status=tags.get("status", "completed"),
-        trial_id=tags.get("trial_id", ""),
+        strategy=tags.get(STRATEGY_TAG, ""),
+        generation=tags.get(GENERATION_TAG, ""),
+        kind=tags.get(KIND_TAG, "trial"),
+        status=tags.get(STATUS_TAG, "completed"),
+        trial_id=tags.get(TRIAL_ID_TAG, ""),
         seed=int(seed) if seed is not None and seed.lstrip("-").isdigit() else None,
-        is_default=tags.get("default") == "1",
-        error=tags.get("error"),
+        is_default=tags.get(DEFAULT_TAG) == "1",
+        error=tags.get(ERROR_TAG),
         best_val_acc=float(best_val),
         test_acc_at_best_val=float(metrics.get("test_acc_at_best_val", math.nan)),
         val_acc=val_acc,

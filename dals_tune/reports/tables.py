@@ -29,15 +29,19 @@ def write_markdown(
     notes: Sequence[str] = (),
 ) -> Path:
     """Write a Markdown file: a title, a table, then one paragraph per note."""
-    lines = [f"# {title}", ""]
-    lines.append("| " + " | ".join(markdown_cell(cell) for cell in header) + " |")
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        lines.append("| " + " | ".join(markdown_cell(cell) for cell in row) + " |")
+    lines = [f"# {title}", "", *markdown_table(header, rows)]
     for note in notes:
         lines += ["", note]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A Markdown table's lines: the header, the separator, one line per row."""
+    lines = ["| " + " | ".join(markdown_cell(cell) for cell in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines += ["| " + " | ".join(markdown_cell(cell) for cell in row) + " |" for row in rows]
+    return lines
 
 
 def csv_cell(value: Cell) -> str:

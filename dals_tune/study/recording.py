@@ -10,21 +10,36 @@ from dals_tune import strategies
 from dals_tune.grad_norm_series import step_grad_norms
 from dals_tune.study.outcomes import TrialOutcome, is_default
 from dals_tune.study.preflight import CheckedStudy
+from dals_tune.tracking_tags import (
+    BUDGET_TAG,
+    DATASET_TAG,
+    DEFAULT_TAG,
+    MODE_TAG,
+    MODEL_TAG,
+    NODE_ID_TAG,
+    REFINE_FROM_TAG,
+    REGIME_TAG,
+    SCHEDULER_TAG,
+    SEARCHER_TAG,
+    SEED_TAG,
+    SOURCE_TRIAL_TAG,
+    TARGET_ACCURACY_TAG,
+)
 
 
 def study_tags(checked: CheckedStudy) -> dict[str, Any]:
     settings, facts = checked.settings, checked.workload_facts
     searcher = "random" if settings.scheduler == "pbt" else settings.searcher
     return {
-        "dataset": facts.get("dataset", settings.workload),
-        "regime": checked.regime,
-        "model": facts.get("model", ""),
-        "searcher": searcher,
-        "scheduler": settings.scheduler,
-        "mode": settings.mode,
-        "budget": f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
-        "seed": settings.seed,
-        "target_accuracy": checked.target_accuracy,
+        DATASET_TAG: facts.get("dataset", settings.workload),
+        REGIME_TAG: checked.regime,
+        MODEL_TAG: facts.get("model", ""),
+        SEARCHER_TAG: searcher,
+        SCHEDULER_TAG: settings.scheduler,
+        MODE_TAG: settings.mode,
+        BUDGET_TAG: f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
+        SEED_TAG: settings.seed,
+        TARGET_ACCURACY_TAG: checked.target_accuracy,
     }
 
 
@@ -60,13 +75,13 @@ def record_trial(
     from dals_tune.refine import GRAD_NORMS_DOCUMENT
 
     strategy_id, rerun = outcome.strategy, outcome.kind == "rerun"
-    tags: dict[str, Any] = {"node_id": outcome.node_id or ""}
+    tags: dict[str, Any] = {NODE_ID_TAG: outcome.node_id or ""}
     if not rerun and is_default(outcome, checked.spaces.get(strategy_id)):
-        tags["default"] = "1"
+        tags[DEFAULT_TAG] = "1"
     if rerun:
-        tags["source_trial"] = best_configs.get(strategy_id, {}).get("trial_id", "")
+        tags[SOURCE_TRIAL_TAG] = best_configs.get(strategy_id, {}).get("trial_id", "")
     if strategies.get(strategy_id).needs_source_run:
-        tags["refine_from"] = checked.settings.refine_from
+        tags[REFINE_FROM_TAG] = checked.settings.refine_from
     norms = step_grad_norms(outcome.epochs)
     tracker.log_trial(
         parent_run_id,

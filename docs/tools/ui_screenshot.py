@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dals_tune.tracking import health_status
+from dals_tune.tracking_ui import health_status
 
 HIDDEN_ATTRIBUTES = ("Dataset", "Source", "Models")
 SHOWN_COLUMNS = ("val_acc", "strategy", "status", "dals.winner")

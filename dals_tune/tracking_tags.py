@@ -1,0 +1,68 @@
+"""The names of the tags a study's runs carry in the MLflow store, defined once.
+
+``dals_tune.tracking`` writes them; the reports, ``refine``, ``recommend`` and ``benchmark``
+read them back from the run records. The values are the store's layout: renaming one leaves
+every store written before unreadable, so a new tag gets a new name and an old one keeps its
+own. Nothing heavy is imported here, so a reader can use the names without loading MLflow.
+"""
+
+from __future__ import annotations
+
+# ----- on every run ---------------------------------------------------------------------------
+
+KIND_TAG = "kind"  # STUDY_KIND on a study's parent run, one of TRIAL_KINDS on a child
+WORKLOAD_TAG = "workload"  # the workload (also the experiment's name)
+
+# ----- a study's parent run -------------------------------------------------------------------
+
+DATASET_TAG = "dataset"
+REGIME_TAG = "regime"  # scratch | finetune
+MODEL_TAG = "model"
+SEARCHER_TAG = "searcher"
+SCHEDULER_TAG = "scheduler"
+MODE_TAG = "mode"  # "joint" when one searcher picks the strategies as well
+BUDGET_TAG = "budget"
+SEED_TAG = "seed"  # the study's seed; on a seed re-run, that re-run's seed
+TARGET_ACCURACY_TAG = "target_accuracy"
+VERSION_TAG = "dals_tune.version"
+GIT_COMMIT_TAG = "git_commit"
+WINNER_TAG = "dals.winner"
+WINNER_VAL_ACC_TAG = "dals.winner_val_acc"
+
+# ----- a study's child runs (trials and seed re-runs) ---------------------------------------
+
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests children under their study
+KEY_TAG = "dals.key"  # kind:trial_id:seed, what makes logging a trial twice a no-op
+# A child run is complete once this tag is set (the last write of ``Tracker.log_trial``); a
+# child without it was cut off mid-logging and is replaced when the trial is logged again.
+LOGGED_TAG = "dals.logged"
+TRIAL_ID_TAG = "trial_id"
+STRATEGY_TAG = "strategy"
+GENERATION_TAG = "generation"
+STATUS_TAG = "status"  # one of TRIAL_STATUSES
+ERROR_TAG = "error"  # an errored trial's message
+DEFAULT_TAG = "default"  # "1": the trial evaluated its strategy's default configuration
+NODE_ID_TAG = "node_id"  # the Ray node the trial ran on
+SOURCE_TRIAL_TAG = "source_trial"  # a seed re-run's: the trial whose configuration it repeats
+REFINE_FROM_TAG = "refine_from"  # a refined trial's: the run its gradient norms come from
+# Set by ``refine`` on the trial a refined schedule was computed from.
+REFINED_TAG = "dals.refined"  # "1" once the schedule's files are attached
+REFINED_BASE_TAG = "dals.refined_base"  # sgd | adamw
+REFINED_NORM_TAG = "dals.refined_norm"  # l2 | l1
+
+# ----- tag values -----------------------------------------------------------------------------
+
+STUDY_KIND = "study"
+TRIAL_KINDS = ("trial", "rerun")
+TRIAL_STATUSES = ("completed", "pruned", "errored", "diverged")
+# A study's identity on its parent run (the driver passes all but the workload).
+STUDY_TAGS = (
+    WORKLOAD_TAG,
+    DATASET_TAG,
+    REGIME_TAG,
+    MODEL_TAG,
+    SEARCHER_TAG,
+    SCHEDULER_TAG,
+    BUDGET_TAG,
+    SEED_TAG,
+)
