@@ -12,7 +12,7 @@ the schedule on the trial's run: tags ``dals.refined``, ``dals.refined_base`` an
 
 A refined study reads that registration back (:func:`registered_source`), pins ``base`` and
 ``grad_norm_kind`` in the ``refined`` space, and hands the norms to its trials in a file
-(:func:`write_trial_norms`) whose path is the trial setting ``refine_from``, so Ray's trial
+(:func:`write_trial_norms`) whose path is the trial setting ``source_run_file``, so Ray's trial
 configs carry a path, not the whole series. Each trial computes the schedule for its own
 number of steps: ``refined_schedule`` resamples the norms to 10,000 points and the schedule
 to T steps, so a study with other epochs or batch counts gets the same shape stretched over
@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from dals_tune import strategies
 from dals_tune.schedules import refined_schedule
+from dals_tune.strategies.refined import write_norms_file
 from dals_tune.tracking_tags import (
     KIND_TAG,
     REFINED_BASE_TAG,
@@ -156,22 +157,9 @@ def base_optimizer(strategy_id: str, params: dict[str, Any]) -> str:
 
 
 def write_trial_norms(path: Path, source: RefineSource) -> Path:
-    """The file a refined study's trials read their ``grad_norms`` from (``refine_from``)."""
-    norms = [value if math.isfinite(value) else None for value in source.grad_norms]
-    path.write_text(json.dumps({"run_id": source.run_id, "grad_norms": norms}))
-    return path
-
-
-def read_trial_norms(path: str | Path) -> list[float]:
-    """The norms :func:`write_trial_norms` wrote (NaN where a step's norm was not finite)."""
-    try:
-        norms = json.loads(Path(path).read_text())["grad_norms"]
-        return [math.nan if value is None else float(value) for value in norms]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"cannot read the refined strategy's gradient norms from {path} ({error}); it is "
-            "written by search --refine-from RUN_ID, start the study that way"
-        ) from None
+    """The file a refined study's trials read their ``grad_norms`` from (the trial setting
+    ``source_run_file``), in the refined strategy's own format."""
+    return write_norms_file(path, source.run_id, source.grad_norms)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ gradient norms turned into a schedule over SGD or AdamW.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -74,10 +77,28 @@ def with_base_defaults(config: dict[str, Any], regime: str) -> dict[str, Any]:
     }
 
 
-def _norms_from_file(path: str) -> dict[str, Any]:
-    from dals_tune.refine import read_trial_norms
+def write_norms_file(path: Path, run_id: str, grad_norms: Sequence[float]) -> Path:
+    """The file a refined study hands its trials: the source run's id and its per-step
+    gradient norms (None where a step's norm was not finite: JSON has no NaN)."""
+    norms = [value if math.isfinite(value) else None for value in grad_norms]
+    path.write_text(json.dumps({"run_id": run_id, "grad_norms": norms}))
+    return path
 
-    return {"grad_norms": read_trial_norms(path)}
+
+def read_norms_file(path: str | Path) -> list[float]:
+    """The norms :func:`write_norms_file` wrote (NaN where a step's norm was not finite)."""
+    try:
+        norms = json.loads(Path(path).read_text())["grad_norms"]
+        return [math.nan if value is None else float(value) for value in norms]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"cannot read the refined strategy's gradient norms from {path} ({error}); it is "
+            "written by search --refine-from RUN_ID, start the study that way"
+        ) from None
+
+
+def _norms_from_file(path: str) -> dict[str, Any]:
+    return {"grad_norms": read_norms_file(path)}
 
 
 # The norms file `search --refine-from` hands every trial (the trial setting ``source_run_file``).
