@@ -135,11 +135,6 @@ class WorkloadSpec:
     def __post_init__(self) -> None:
         check_fields(self)
 
-    def workload_config(self) -> dict[str, Any]:
-        """The workload part as a flat config, leaving out options left to their default."""
-        values = {name: getattr(self, name) for name in WORKLOAD_FIELDS}
-        return {key: value for key, value in values.items() if value is not None}
-
 
 def option_fields() -> list[dataclasses.Field]:
     """The workload options the command line offers, in their order."""

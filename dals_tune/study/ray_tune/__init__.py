@@ -29,13 +29,12 @@ from dals_tune.study.ray_tune.trial_side import (
     resume_checkpoint,
     trial_spec,
 )
-from dals_tune.study.ray_tune.tuner import plan_started, run_trials
+from dals_tune.study.ray_tune.tuner import run_trials
 
 __all__ = [
     "Cluster",
     "connect",
     "disconnect",
-    "plan_started",
     "report_epoch",
     "resume_checkpoint",
     "run_trials",
