@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dataset_fixtures as fixtures
 import pytest
+from trial_probe import NextStep, NextStepProbe, differences
 
 from dals_tune.cli import main
 from dals_tune.search import run_search
@@ -304,16 +305,24 @@ def test_a_damaged_cache_entry_is_rebuilt_from_the_dataset(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A real checkpoint folder of an adamw trial after its first epoch."""
+def trained(tmp_path_factory) -> tuple[Path, NextStep]:
+    """A real checkpoint folder of an adamw trial after its first epoch, and the state the
+    uninterrupted trial's second epoch started from."""
     folder = tmp_path_factory.mktemp("checkpoint") / "epoch1"
 
     def keep_first(metrics: dict, reported: Path) -> None:
         if metrics["epoch"] == 1:
             shutil.copytree(reported, folder)
+            probe.arm()
 
-    train({**QUICK, "strategy": "adamw", "epochs": 2}, report=keep_first)
-    return folder
+    with NextStepProbe(armed=False) as probe:
+        train({**QUICK, "strategy": "adamw", "epochs": 2}, report=keep_first)
+    return folder, probe.steps[0]
+
+
+@pytest.fixture
+def checkpoint(trained) -> Path:
+    return trained[0]
 
 
 def rewrite(checkpoint: Path, change) -> bytes:
@@ -356,8 +365,17 @@ def test_resuming_from_a_corrupt_checkpoint_is_one_line(tmp_path, checkpoint, da
     assert "cannot resume from" in text or damage is None
 
 
-def test_resuming_from_the_good_checkpoint_still_works(checkpoint):
-    record = train({**QUICK, "strategy": "adamw", "epochs": 2}, resume_from=checkpoint)
+def test_resuming_from_the_good_checkpoint_still_works(trained):
+    checkpoint, epoch2_start = trained
+    reported = []
+    with NextStepProbe() as probe:
+        record = train(
+            {**QUICK, "strategy": "adamw", "epochs": 2},
+            report=lambda metrics, _: reported.append(metrics["epoch"]),
+            resume_from=checkpoint,
+        )
+    assert reported == [2], "only the epoch after the checkpoint runs"
+    assert differences(probe.steps[0].optimizer, epoch2_start.optimizer) == []
     assert [epoch["epoch"] for epoch in record.epochs] == [1, 2]
 
 
