@@ -11,15 +11,14 @@ and not repeated here.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
-import sys
 from pathlib import Path
 
 import dataset_fixtures as fixtures
 import pytest
 from trial_probe import NextStep, NextStepProbe, differences
+from unprivileged import give_to_unprivileged_user, ran_as, run_unprivileged
 
 from dals_tune.cli import main
 from dals_tune.search import run_search
@@ -391,16 +390,34 @@ def test_an_out_under_a_regular_file_is_refused_before_ray(tmp_path, capsys):
         assert blocker.read_text() == "keep" and snapshot(tmp_path) == ["a_file"]
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root writes anyway")
-def test_a_read_only_out_is_refused_before_ray(tmp_path, capsys):
-    parent = tmp_path / "read_only"
-    parent.mkdir(mode=0o500)
-    try:
-        argv = ["search", "--out", str(parent / "runs"), *SMALL_STUDY]
-        assert_refused(*run_cli(argv, capsys), "cannot write to --out folder")
-        assert list(parent.iterdir()) == []
-    finally:
-        parent.chmod(0o700)
+REFUSED_BEFORE_RAY = """
+from dals_tune import study
+from dals_tune.cli import main
+
+def reached_ray(*args, **kwargs):
+    raise SystemExit("bad input reached Ray: it should have been refused before")
+
+study.connect = reached_ray
+sys.exit(main({argv!r}))
+"""
+
+
+def test_a_read_only_out_is_refused_before_ray(unprivileged_folder):
+    """As a user who may not write there: root (as CI runs) writes anyway."""
+    parent = unprivileged_folder / "read_only"
+    parent.mkdir()
+    give_to_unprivileged_user(parent, 0o500)
+    out = parent / "runs"
+    argv = ["search", "--out", str(out), *SMALL_STUDY]
+    result = run_unprivileged(
+        REFUSED_BEFORE_RAY.format(argv=argv),
+        cwd=unprivileged_folder,
+        preload=("dals_tune.cli", "dals_tune.search", "dals_tune.tracking", "dals_tune.study"),
+    )
+    assert ran_as(result) != 0
+    message = f"cannot write to --out folder {out} (Permission denied)"
+    assert_refused(result.returncode, result.stderr, message)
+    assert list(parent.iterdir()) == []
 
 
 @pytest.mark.parametrize(
