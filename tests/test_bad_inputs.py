@@ -288,6 +288,23 @@ def test_a_bad_csv_is_one_line(tmp_path, capsys, case):
     assert snapshot(tmp_path) == ["table.csv"]
 
 
+def test_a_missing_text_model_is_one_line_and_caches_nothing(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    fixtures.write_trec(data_dir)
+    before = snapshot(tmp_path)
+    missing = tmp_path / "no_model"
+    argv = ["train", "--workload", "trec6", "--strategy", "adamw", "--data-dir", str(data_dir),
+            "--model", str(missing)]  # fmt: skip
+    assert_refused(*run_cli(argv, capsys), f"cannot load text model '{missing}'")
+    assert snapshot(tmp_path) == before  # no token cache for a model that is not there
+
+
+def test_a_csv_that_is_not_there_is_one_line(tmp_path, capsys):
+    argv = ["train", "--workload", "csv:missing.csv", "--strategy", "adamw", "--epochs", "1"]
+    assert_refused(*run_cli(argv, capsys), "csv: no file at missing.csv")
+    assert snapshot(tmp_path) == []
+
+
 def test_a_damaged_cache_entry_is_rebuilt_from_the_dataset(tmp_path):
     """Clean recovery: the decoded-tensor cache is only a copy, so a damaged entry is
     decoded again instead of refused."""
@@ -441,6 +458,41 @@ def test_an_unusable_tracking_uri_is_refused_before_ray(tmp_path, capsys, comman
         argv += SMALL_STUDY
     assert_refused(*run_cli(argv, capsys), message)
     assert snapshot(tmp_path) == ["a_file"]
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """``ui`` must refuse before it starts MLflow's server (which would not return)."""
+    from dals_tune import tracking
+
+    def started_a_server(*args, **kwargs):
+        pytest.fail("the ui command started a server: it should have refused before")
+
+    monkeypatch.setattr(tracking.subprocess, "Popen", started_a_server)
+
+
+def test_ui_on_a_sqlite_uri_with_no_database_is_one_line(tmp_path, capsys, no_server):
+    uri = f"sqlite:///{tmp_path / 'missing.db'}"
+    argv = ["ui", "--out", str(tmp_path / "runs"), "--tracking-uri", uri]
+    assert_refused(*run_cli(argv, capsys), f"no MLflow store at {uri}")
+    assert snapshot(tmp_path) == []  # neither the database nor --out
+
+
+def test_ui_on_a_busy_port_is_one_line_and_leaves_the_store_alone(tmp_path, capsys, no_server):
+    import socket
+
+    from dals_tune.tracking import open_store
+
+    out = tmp_path / "runs"
+    open_store(out)
+    before = {path: path.stat().st_mtime_ns for path in out.rglob("*")}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = ["ui", "--out", str(out), "--port", str(port)]
+        assert_refused(*run_cli(argv, capsys), f"port {port} on 127.0.0.1 is already in use")
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("*")} == before
 
 
 # ----- --resume without a study to resume ----------------------------------------------------

@@ -435,7 +435,7 @@ def test_report_without_a_store_is_one_line_and_creates_nothing(tmp_path, capsys
     empty.mkdir()
     assert main(["report", "--out", str(empty)]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1
+    assert error.startswith("error: ") and error.count("\n") == 1, error
     assert f"no study store at {empty / 'mlflow.db'}" in error
     assert "python -m dals_tune search --out" in error
     assert list(empty.iterdir()) == []

@@ -158,7 +158,8 @@ def test_a_bad_space_file_is_refused_before_anything_is_written(tmp_path, capsys
     space.write_text(content)
     code = main(["search", "--strategies", "adamw", "--space", str(space), "--out", str(out)])
     error = capsys.readouterr().err
-    assert code == 2 and message in error and error.count("\n") == 1
+    assert code == 2 and message in error
+    assert error.startswith("error: ") and error.count("\n") == 1, error
     assert not out.exists()
 
 
