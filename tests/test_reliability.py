@@ -1,9 +1,8 @@
 """Crashes and failures during a study (issue 5): a killed driver, a killed trial worker,
 strategies that diverge or raise, two studies writing to one store at once.
 
-Trials are made to fail by a trainable defined here and shipped to Ray's workers by value
-(``register_pickle_by_value``): the product's trainable runs unchanged, with a planted fault
-around it, and nothing in the package knows about tests.
+Trials are made to fail by hooks defined here around the product's trainable (see
+``planted.py``): it runs unchanged, and nothing in the package knows about tests.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from planted import ship_by_value, the_product_trainable_with, with_planted_faults
 
 from dals_tune import tracking
 from dals_tune.cli import main
@@ -64,42 +64,7 @@ def assert_one_finished_child_per_trial(out: Path, trials: int, reruns: int) -> 
     assert {run["status"] for run in runs} <= {"FINISHED", "FAILED"}  # none left RUNNING
 
 
-def with_planted_faults(monkeypatch, trainable) -> None:
-    """Make the driver run ``trainable`` (defined in this module) instead of the product's."""
-    import ray.cloudpickle
-
-    import trainables
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    monkeypatch.setattr(trainables, "classification_trainable", trainable)
-
-
 # ----- 1. the driver is killed mid-study -----------------------------------------------------
-
-
-def the_product_trainable_with(after_report):
-    """The product's trainable, run unchanged, with ``after_report(metrics)`` called in the
-    worker each time ``tune.report`` returns: by then Tune has taken the epoch's result and
-    checkpoint (a function trainable's report waits for the driver to ask for the next)."""
-
-    def trainable(config: dict) -> None:
-        from ray import tune
-
-        from trainables import classification
-
-        report = tune.report
-
-        def report_then(metrics: dict, *args, **kwargs) -> None:
-            report(metrics, *args, **kwargs)
-            after_report(metrics)
-
-        tune.report = report_then
-        try:
-            classification.classification_trainable(config)
-        finally:
-            tune.report = report
-
-    return trainable
 
 
 HELD_AFTER_EPOCH = 2
@@ -110,18 +75,17 @@ def holds_one_trial(signals: Path):
     training no further, while ``signals/hold`` exists: the test can kill the driver while
     that trial is certainly in flight, its epoch-2 checkpoint in Tune's hands."""
 
-    def hold_once(metrics: dict) -> None:
-        if metrics["epoch"] == HELD_AFTER_EPOCH and claim(signals / "held"):
+    def hold_once(call, report, metrics: dict, *args, **kwargs) -> None:
+        report(metrics, *args, **kwargs)
+        if metrics["epoch"] == HELD_AFTER_EPOCH and claim(signals / "held", call.trial_id):
             give_up = time.monotonic() + 900  # never outlive a test that died
             while (signals / "hold").exists() and time.monotonic() < give_up:
                 time.sleep(0.1)
 
-    def claim(marker: Path) -> bool:
-        """Write this trial's id to ``marker`` unless another trial got there first."""
-        from ray import tune
-
+    def claim(marker: Path, trial_id: str) -> bool:
+        """Write ``trial_id`` to ``marker`` unless another trial got there first."""
         draft = marker.with_name(f"{marker.name}.{os.getpid()}")
-        draft.write_text(tune.get_context().get_trial_id())
+        draft.write_text(trial_id)
         try:
             os.link(draft, marker)  # atomic: the marker appears whole, and once
             return True
@@ -135,11 +99,9 @@ def holds_one_trial(signals: Path):
 
 def run_driver(trainable, argv: list[str]) -> int:
     """The study command, with ``trainable`` (defined in this module) as the trainable."""
-    import ray.cloudpickle
-
     import trainables
 
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ship_by_value(__name__)
     trainables.classification_trainable = trainable
     return main(argv)
 
@@ -221,7 +183,7 @@ def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(
     state = json.loads(next((out / "studies").glob("*/study.json")).read_text())
     assert state["phase"] == "search"
 
-    with_planted_faults(monkeypatch, holds_one_trial(signals))  # it holds no trial again
+    with_planted_faults(monkeypatch, holds_one_trial(signals), __name__)  # it holds no trial again
     assert main(["search", "--resume", "--out", str(out)]) == 0
 
     assert_one_finished_child_per_trial(out, trials=12, reruns=2)
@@ -259,7 +221,8 @@ def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(
 def dies_once_after_epoch_two(marker: Path):
     """A trainable whose worker process kills itself once, right after reporting epoch 2."""
 
-    def die_once(metrics: dict) -> None:
+    def die_once(call, report, metrics: dict, *args, **kwargs) -> None:
+        report(metrics, *args, **kwargs)
         if metrics["epoch"] == 2 and not marker.exists():
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
@@ -269,7 +232,7 @@ def dies_once_after_epoch_two(marker: Path):
 
 def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(tmp_path, monkeypatch):
     marker = tmp_path / "killed-once"
-    with_planted_faults(monkeypatch, dies_once_after_epoch_two(marker))
+    with_planted_faults(monkeypatch, dies_once_after_epoch_two(marker), __name__)
     out = tmp_path / "runs"
     args = [
         "search", "--strategies", "cosine_sgd", "--samples", "1", "--max-epochs", "4",
@@ -301,7 +264,7 @@ def adamw_raises(config: dict) -> None:
 
 
 def test_diverging_and_crashing_strategies_are_recorded_and_ranked_last(tmp_path, monkeypatch):
-    with_planted_faults(monkeypatch, adamw_raises)
+    with_planted_faults(monkeypatch, adamw_raises, __name__)
     space = tmp_path / "space.yaml"
     space.write_text("fixed_sgd:\n  lr: 1.0e+6\n")  # pinned: every fixed_sgd trial diverges
     out = tmp_path / "runs"
