@@ -11,14 +11,14 @@ and not repeated here.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
-import sys
 from pathlib import Path
 
 import dataset_fixtures as fixtures
 import pytest
+from trial_probe import NextStep, NextStepProbe, differences
+from unprivileged import give_to_unprivileged_user, ran_as, run_unprivileged
 
 from dals_tune.cli import main
 from dals_tune.study import SearchSettings, run_search
@@ -287,6 +287,23 @@ def test_a_bad_csv_is_one_line(tmp_path, capsys, case):
     assert snapshot(tmp_path) == ["table.csv"]
 
 
+def test_a_missing_text_model_is_one_line_and_caches_nothing(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    fixtures.write_trec(data_dir)
+    before = snapshot(tmp_path)
+    missing = tmp_path / "no_model"
+    argv = ["train", "--workload", "trec6", "--strategy", "adamw", "--data-dir", str(data_dir),
+            "--model", str(missing)]  # fmt: skip
+    assert_refused(*run_cli(argv, capsys), f"cannot load text model '{missing}'")
+    assert snapshot(tmp_path) == before  # no token cache for a model that is not there
+
+
+def test_a_csv_that_is_not_there_is_one_line(tmp_path, capsys):
+    argv = ["train", "--workload", "csv:missing.csv", "--strategy", "adamw", "--epochs", "1"]
+    assert_refused(*run_cli(argv, capsys), "csv: no file at missing.csv")
+    assert snapshot(tmp_path) == []
+
+
 def test_a_damaged_cache_entry_is_rebuilt_from_the_dataset(tmp_path):
     """Clean recovery: the decoded-tensor cache is only a copy, so a damaged entry is
     decoded again instead of refused."""
@@ -303,16 +320,24 @@ def test_a_damaged_cache_entry_is_rebuilt_from_the_dataset(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A real checkpoint folder of an adamw trial after its first epoch."""
+def trained(tmp_path_factory) -> tuple[Path, NextStep]:
+    """A real checkpoint folder of an adamw trial after its first epoch, and the state the
+    uninterrupted trial's second epoch started from."""
     folder = tmp_path_factory.mktemp("checkpoint") / "epoch1"
 
     def keep_first(metrics: dict, reported: Path) -> None:
         if metrics["epoch"] == 1:
             shutil.copytree(reported, folder)
+            probe.arm()
 
-    train({**QUICK, "strategy": "adamw", "epochs": 2}, report=keep_first)
-    return folder
+    with NextStepProbe(armed=False) as probe:
+        train({**QUICK, "strategy": "adamw", "epochs": 2}, report=keep_first)
+    return folder, probe.steps[0]
+
+
+@pytest.fixture
+def checkpoint(trained) -> Path:
+    return trained[0]
 
 
 def rewrite(checkpoint: Path, change) -> bytes:
@@ -355,8 +380,17 @@ def test_resuming_from_a_corrupt_checkpoint_is_one_line(tmp_path, checkpoint, da
     assert "cannot resume from" in text or damage is None
 
 
-def test_resuming_from_the_good_checkpoint_still_works(checkpoint):
-    record = train({**QUICK, "strategy": "adamw", "epochs": 2}, resume_from=checkpoint)
+def test_resuming_from_the_good_checkpoint_still_works(trained):
+    checkpoint, epoch2_start = trained
+    reported = []
+    with NextStepProbe() as probe:
+        record = train(
+            {**QUICK, "strategy": "adamw", "epochs": 2},
+            report=lambda metrics, _: reported.append(metrics["epoch"]),
+            resume_from=checkpoint,
+        )
+    assert reported == [2], "only the epoch after the checkpoint runs"
+    assert differences(probe.steps[0].optimizer, epoch2_start.optimizer) == []
     assert [epoch["epoch"] for epoch in record.epochs] == [1, 2]
 
 
@@ -372,16 +406,39 @@ def test_an_out_under_a_regular_file_is_refused_before_ray(tmp_path, capsys):
         assert blocker.read_text() == "keep" and snapshot(tmp_path) == ["a_file"]
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root writes anyway")
-def test_a_read_only_out_is_refused_before_ray(tmp_path, capsys):
-    parent = tmp_path / "read_only"
-    parent.mkdir(mode=0o500)
-    try:
-        argv = ["search", "--out", str(parent / "runs"), *SMALL_STUDY]
-        assert_refused(*run_cli(argv, capsys), "cannot write to --out folder")
-        assert list(parent.iterdir()) == []
-    finally:
-        parent.chmod(0o700)
+REFUSED_BEFORE_RAY = """
+from dals_tune.cli import main
+from dals_tune.study import ray_tune
+
+def reached_ray(*args, **kwargs):
+    raise SystemExit("bad input reached Ray: it should have been refused before")
+
+ray_tune.connect = reached_ray
+sys.exit(main({argv!r}))
+"""
+
+
+def test_a_read_only_out_is_refused_before_ray(unprivileged_folder):
+    """As a user who may not write there: root (as CI runs) writes anyway."""
+    parent = unprivileged_folder / "read_only"
+    parent.mkdir()
+    give_to_unprivileged_user(parent, 0o500)
+    out = parent / "runs"
+    argv = ["search", "--out", str(out), *SMALL_STUDY]
+    result = run_unprivileged(
+        REFUSED_BEFORE_RAY.format(argv=argv),
+        cwd=unprivileged_folder,
+        preload=(
+            "dals_tune.cli",
+            "dals_tune.study.runner",
+            "dals_tune.tracking",
+            "dals_tune.study.ray_tune",
+        ),
+    )
+    assert ran_as(result) != 0
+    message = f"cannot write to --out folder {out} (Permission denied)"
+    assert_refused(result.returncode, result.stderr, message)
+    assert list(parent.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -405,6 +462,41 @@ def test_an_unusable_tracking_uri_is_refused_before_ray(tmp_path, capsys, comman
         argv += SMALL_STUDY
     assert_refused(*run_cli(argv, capsys), message)
     assert snapshot(tmp_path) == ["a_file"]
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """``ui`` must refuse before it starts MLflow's server (which would not return)."""
+    from dals_tune import tracking
+
+    def started_a_server(*args, **kwargs):
+        pytest.fail("the ui command started a server: it should have refused before")
+
+    monkeypatch.setattr(tracking.subprocess, "Popen", started_a_server)
+
+
+def test_ui_on_a_sqlite_uri_with_no_database_is_one_line(tmp_path, capsys, no_server):
+    uri = f"sqlite:///{tmp_path / 'missing.db'}"
+    argv = ["ui", "--out", str(tmp_path / "runs"), "--tracking-uri", uri]
+    assert_refused(*run_cli(argv, capsys), f"no MLflow store at {uri}")
+    assert snapshot(tmp_path) == []  # neither the database nor --out
+
+
+def test_ui_on_a_busy_port_is_one_line_and_leaves_the_store_alone(tmp_path, capsys, no_server):
+    import socket
+
+    from dals_tune.tracking import open_store
+
+    out = tmp_path / "runs"
+    open_store(out)
+    before = {path: path.stat().st_mtime_ns for path in out.rglob("*")}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = ["ui", "--out", str(out), "--port", str(port)]
+        assert_refused(*run_cli(argv, capsys), f"port {port} on 127.0.0.1 is already in use")
+    assert {path: path.stat().st_mtime_ns for path in out.rglob("*")} == before
 
 
 # ----- --resume without a study to resume ----------------------------------------------------

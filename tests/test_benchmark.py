@@ -162,7 +162,7 @@ def test_a_missing_dataset_is_found_before_any_study_runs(tmp_path, capsys):
             "--out", str(out)]  # fmt: skip
     assert main(argv) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "cifar10" in error
+    assert error.startswith("error: ") and error.count("\n") == 1 and "cifar10" in error
     assert not out.exists()
 
 
@@ -171,7 +171,8 @@ def test_an_unknown_redo_is_one_line_before_anything_runs(tmp_path, capsys):
     argv = ["benchmark", "--scale", "smoke", "--redo", "mnist/scratch", "--out", str(out)]
     assert main(argv) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "--redo 'mnist/scratch' is none of" in error
+    assert error.startswith("error: ") and error.count("\n") == 1, error
+    assert "--redo 'mnist/scratch' is none of" in error
     assert not out.exists()
 
 

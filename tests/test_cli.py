@@ -11,13 +11,37 @@ import pytest
 from dals_tune import strategies
 from dals_tune.cli import main
 
+# What a command loads only when it runs: --help must answer without them (seconds each).
+HEAVY_MODULES = {"torch", "ray", "mlflow", "optuna", "pandas", "transformers", "matplotlib"}
 
-def test_help_runs_as_a_module():
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--help"], ["strategies", "train", "search", "report", "ui"]),
+        (["search", "--help"], ["--strategies", "--scheduler", "--samples", "--out"]),
+        (["train", "--help"], ["--workload", "--strategy", "--set"]),
+    ],
+    ids=["top", "search", "train"],
+)
+def test_help_runs_as_a_module_without_the_heavy_imports(argv, words):
     result = subprocess.run(
-        [sys.executable, "-m", "dals_tune", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-X", "importtime", "-m", "dals_tune", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert result.returncode == 0
-    assert "strategies" in result.stdout and "train" in result.stdout
+    assert result.returncode == 0, result.stderr[-2000:]
+    for word in words:
+        assert word in result.stdout
+    # -X importtime logs every module imported, one "import time: ... | name" line each.
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert {"argparse", "dals_tune"} <= imported  # the log was read
+    assert not imported & HEAVY_MODULES, sorted(imported & HEAVY_MODULES)
 
 
 def test_strategies_table_lists_every_id_with_generation_family_and_library(capsys):

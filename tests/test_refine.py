@@ -170,7 +170,9 @@ def test_bad_refine_input_is_one_line_exit_2_and_writes_nothing(
 def test_refine_without_a_store_creates_none(tmp_path, capsys):
     out = tmp_path / "runs"
     assert main(["refine", "--run", "abc", "--out", str(out)]) == 2
-    assert "no study store" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1, error
+    assert f"no study store at {out / 'mlflow.db'}" in error
     assert not out.exists()
 
 

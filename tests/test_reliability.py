@@ -1,9 +1,8 @@
 """Crashes and failures during a study (issue 5): a killed driver, a killed trial worker,
 strategies that diverge or raise, two studies writing to one store at once.
 
-Trials are made to fail by a trainable defined here and shipped to Ray's workers by value
-(``register_pickle_by_value``): the product's trainable runs unchanged, with a planted fault
-around it, and nothing in the package knows about tests.
+Trials are made to fail by hooks defined here around the product's trainable (see
+``planted.py``): it runs unchanged, and nothing in the package knows about tests.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from planted import ship_by_value, the_product_trainable_with, with_planted_faults
 
 from dals_tune import tracking
 from dals_tune.cli import main
@@ -64,38 +64,111 @@ def assert_one_finished_child_per_trial(out: Path, trials: int, reruns: int) -> 
     assert {run["status"] for run in runs} <= {"FINISHED", "FAILED"}  # none left RUNNING
 
 
-def with_planted_faults(monkeypatch, trainable) -> None:
-    """Make the driver run ``trainable`` (defined in this module) instead of the product's."""
-    import ray.cloudpickle
-
-    import trainables
-
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    monkeypatch.setattr(trainables, "classification_trainable", trainable)
-
-
 # ----- 1. the driver is killed mid-study -----------------------------------------------------
 
 
-def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(tmp_path):
-    out = tmp_path / "runs"
+HELD_AFTER_EPOCH = 2
+
+
+def holds_one_trial(signals: Path):
+    """The first trial to report epoch 2 writes its id to ``signals/held`` and then waits,
+    training no further, while ``signals/hold`` exists: the test can kill the driver while
+    that trial is certainly in flight, its epoch-2 checkpoint in Tune's hands."""
+
+    def hold_once(call, report, metrics: dict, *args, **kwargs) -> None:
+        report(metrics, *args, **kwargs)
+        if metrics["epoch"] == HELD_AFTER_EPOCH and claim(signals / "held", call.trial_id):
+            give_up = time.monotonic() + 900  # never outlive a test that died
+            while (signals / "hold").exists() and time.monotonic() < give_up:
+                time.sleep(0.1)
+
+    def claim(marker: Path, trial_id: str) -> bool:
+        """Write ``trial_id`` to ``marker`` unless another trial got there first."""
+        draft = marker.with_name(f"{marker.name}.{os.getpid()}")
+        draft.write_text(trial_id)
+        try:
+            os.link(draft, marker)  # atomic: the marker appears whole, and once
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            draft.unlink()
+
+    return the_product_trainable_with(hold_once)
+
+
+def run_driver(trainable, argv: list[str]) -> int:
+    """The study command, with ``trainable`` (defined in this module) as the trainable."""
+    import trainables
+
+    ship_by_value(__name__)
+    trainables.classification_trainable = trainable
+    return main(argv)
+
+
+DRIVER = """
+import sys
+import test_reliability as here
+sys.exit(here.run_driver(here.holds_one_trial(here.Path({signals!r})), {argv!r}))
+"""
+
+
+def saved_experiment_state(out: Path) -> str | None:
+    """The text of the newest experiment state Tune saved under ``out``, if it is whole."""
+    states = sorted(out.glob("ray/*/*/experiment_state-*.json"), key=os.path.getmtime)
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        text = states[-1].read_text()
+        json.loads(text)
+        return text
+    return None
+
+
+def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(
+    tmp_path, monkeypatch
+):
+    out, signals = tmp_path / "runs", tmp_path / "signals"
+    signals.mkdir()
+    (signals / "hold").touch()
     args = [
         "search", "--strategies", "cosine_sgd,adamw", "--samples", "6", "--max-epochs", "4",
         "--seeds", "1", "--scheduler", "fifo", *SMALL, "--out", str(out),
     ]  # fmt: skip
+    tests = str(Path(__file__).parent)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
+        "TUNE_GLOBAL_CHECKPOINT_S": "1",  # Tune saves its state each second, not each ~10 s
+    }
     log = (tmp_path / "driver.log").open("w")
     driver = subprocess.Popen(
-        [sys.executable, "-m", "dals_tune", *args],
+        [sys.executable, "-c", DRIVER.format(signals=str(signals), argv=args)],
+        env=environment,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its Ray processes too, so that all of them can be killed
     )
-    try:
-        deadline = time.monotonic() + 240
-        while len(children(out, "trial")) < 2:
+
+    def wait_for(what: str, ready) -> None:
+        deadline = time.monotonic() + 300
+        while not ready():
             assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-2000:]
-            assert time.monotonic() < deadline, "no trial was recorded in time"
-            time.sleep(0.5)
+            assert time.monotonic() < deadline, f"{what} did not happen in time"
+            time.sleep(0.2)
+
+    try:
+        # A trial holds after epoch 2, and two others are recorded: the kill comes while
+        # it is in flight, and after trials the resume must keep as they are.
+        wait_for("a held trial", lambda: (signals / "held").exists())
+        wait_for("two recorded trials", lambda: len(children(out, "trial")) >= 2)
+        # Two more saves of Tune's state: the second began after the trial held, so the
+        # state a resume starts from holds the held trial's epoch-2 checkpoint.
+        at_hold, saved_since = saved_experiment_state(out), set()
+
+        def saved_twice_more() -> bool:
+            saved_since.add(saved_experiment_state(out))
+            return len(saved_since - {None, at_hold}) >= 2
+
+        wait_for("two state saves", saved_twice_more)
         os.kill(driver.pid, signal.SIGKILL)  # the driver, while trials run
         killed_at = time.time()
         driver.wait()
@@ -103,16 +176,27 @@ def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(tm
         with contextlib.suppress(ProcessLookupError):  # what is left: the driver's local Ray
             os.killpg(driver.pid, signal.SIGKILL)
         log.close()
+        (signals / "hold").unlink(missing_ok=True)
+    held = (signals / "held").read_text()
     before = {run["tags"]["trial_id"]: run for run in children(out, "trial")}
-    assert 2 <= len(before) < 12, "the kill came after the search"
+    assert 2 <= len(before) < 12 and held not in before
     state = json.loads(next((out / "studies").glob("*/study.json")).read_text())
     assert state["phase"] == "search"
 
+    with_planted_faults(monkeypatch, holds_one_trial(signals), __name__)  # it holds no trial again
     assert main(["search", "--resume", "--out", str(out)]) == 0
 
     assert_one_finished_child_per_trial(out, trials=12, reruns=2)
     after = {run["tags"]["trial_id"]: run for run in children(out, "trial")}
     results = trial_results(out)
+    # The trial in flight at the kill went on from its epoch-2 checkpoint, not from scratch,
+    # and its record holds each epoch once.
+    restarts = [r["epoch"] for r in results[held] if r["iterations_since_restore"] == 1]
+    assert restarts == [1, HELD_AFTER_EPOCH + 1]
+    assert all(r["timestamp"] >= int(killed_at) for r in results[held] if r["epoch"] > 2)
+    assert after[held]["tags"]["status"] == "completed" and after[held]["status"] == "FINISHED"
+    history = tracking.open_store(out).metric_history(after[held]["run_id"], "val_acc")
+    assert [step for step, _ in history] == [1, 2, 3, 4]
     for trial_id, run in before.items():
         if run["tags"].get(tracking.LOGGED_TAG) == "1":  # fully written before the kill:
             assert after[trial_id]["run_id"] == run["run_id"]  # kept as recorded
@@ -137,25 +221,18 @@ def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(tm
 def dies_once_after_epoch_two(marker: Path):
     """A trainable whose worker process kills itself once, right after reporting epoch 2."""
 
-    def trainable(config: dict) -> None:
-        from dals_tune.study import ray_tune
-        from dals_tune.training import train
+    def die_once(call, report, metrics: dict, *args, **kwargs) -> None:
+        report(metrics, *args, **kwargs)
+        if metrics["epoch"] == 2 and not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
 
-        def report(metrics: dict, folder: Path) -> None:
-            ray_tune.report_epoch(metrics, folder)
-            if metrics["epoch"] == 2 and not marker.exists():
-                marker.touch()
-                os.kill(os.getpid(), signal.SIGKILL)
-
-        with ray_tune.resume_checkpoint() as folder:
-            train(ray_tune.trial_spec(config), report=report, resume_from=folder)
-
-    return trainable
+    return the_product_trainable_with(die_once)
 
 
 def test_a_killed_trial_worker_is_retried_from_its_last_checkpoint(tmp_path, monkeypatch):
     marker = tmp_path / "killed-once"
-    with_planted_faults(monkeypatch, dies_once_after_epoch_two(marker))
+    with_planted_faults(monkeypatch, dies_once_after_epoch_two(marker), __name__)
     out = tmp_path / "runs"
     args = [
         "search", "--strategies", "cosine_sgd", "--samples", "1", "--max-epochs", "4",
@@ -187,7 +264,7 @@ def adamw_raises(config: dict) -> None:
 
 
 def test_diverging_and_crashing_strategies_are_recorded_and_ranked_last(tmp_path, monkeypatch):
-    with_planted_faults(monkeypatch, adamw_raises)
+    with_planted_faults(monkeypatch, adamw_raises, __name__)
     space = tmp_path / "space.yaml"
     space.write_text("fixed_sgd:\n  lr: 1.0e+6\n")  # pinned: every fixed_sgd trial diverges
     out = tmp_path / "runs"

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import pytest
+from planted import the_product_trainable_with, with_planted_faults
 
 from dals_tune import tracking
 from dals_tune.cli import main
@@ -159,7 +161,8 @@ def test_a_bad_space_file_is_refused_before_anything_is_written(tmp_path, capsys
     space.write_text(content)
     code = main(["search", "--strategies", "adamw", "--space", str(space), "--out", str(out)])
     error = capsys.readouterr().err
-    assert code == 2 and message in error and error.count("\n") == 1
+    assert code == 2 and message in error
+    assert error.startswith("error: ") and error.count("\n") == 1, error
     assert not out.exists()
 
 
@@ -201,13 +204,51 @@ def test_each_strategy_gets_asha_rungs_from_its_own_warmup(tmp_path):
     assert first_rungs("adamw") == [1, 3, 9, 27]
 
 
+def one_exploit_paced(signals: Path):
+    """Pace two PBT trials (max 2 epochs) so that PBT exploits exactly once, and nothing
+    depends on timing: the second trial ("_00001") reports a validation accuracy of 0, so PBT
+    ranks it last, until it is restarted from the first trial's checkpoint (then 1, so PBT
+    exploits it no more). The first trial reports epoch 1 once the second has a score (so PBT
+    keeps its checkpoint), the second reports epoch 2 once the first has (so PBT exploits it
+    there), and the first reports epoch 2 once the second has restarted (so the checkpoint
+    it took is still there)."""
+
+    def wait_for(marker: str) -> None:
+        give_up = time.monotonic() + 120
+        while not (signals / marker).exists() and time.monotonic() < give_up:
+            time.sleep(0.05)
+
+    def around_report(call, report, metrics: dict, *args, **kwargs) -> None:
+        epoch, second = metrics["epoch"], call.trial_id.endswith("_00001")
+        if second:
+            if epoch == 2 and not call.restored:
+                wait_for("first-reported-1")
+            planted = {
+                "val_acc": 1.0 if call.restored else 0.0,
+                "trained_val_acc": metrics["val_acc"],
+            }
+            report({**metrics, **planted}, *args, **kwargs)
+            (
+                signals / ("second-restarted" if call.restored else f"second-reported-{epoch}")
+            ).touch()
+        else:
+            wait_for("second-reported-1" if epoch == 1 else "second-restarted")
+            report(metrics, *args, **kwargs)
+            (signals / f"first-reported-{epoch}").touch()
+
+    return the_product_trainable_with(around_report)
+
+
 @pytest.mark.slow
-def test_pbt_runs_a_population_per_strategy_from_checkpoints(tmp_path):
+def test_pbt_runs_a_population_per_strategy_from_checkpoints(tmp_path, monkeypatch):
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    with_planted_faults(monkeypatch, one_exploit_paced(signals), __name__)
     out = tmp_path / "runs"
     code = main(
         [
-            "search", "--scheduler", "pbt", "--strategies", "adamw", "--samples", "4",
-            "--max-epochs", "3", "--seeds", "0", "--subset", "400", "--eval-subset", "200",
+            "search", "--scheduler", "pbt", "--strategies", "adamw", "--samples", "2",
+            "--max-epochs", "2", "--seeds", "0", "--subset", "400", "--eval-subset", "200",
             "--out", str(out),
         ]
     )  # fmt: skip
@@ -216,8 +257,29 @@ def test_pbt_runs_a_population_per_strategy_from_checkpoints(tmp_path):
     (parent,) = tracker.all_studies()
     assert parent["tags"]["scheduler"] == "pbt" and parent["tags"]["searcher"] == "random"
     trials = tracker.trials_of(parent["run_id"])
-    assert len(trials) == 4
-    assert {t["tags"]["status"] for t in trials} <= {"completed", "pruned"}
+    assert len(trials) == 2
+    assert {t["tags"]["status"] for t in trials} == {"completed"}
+
+    # PBT logs an exploit in pbt_policy_<trial id>.txt as [the trial's tag, the donor's tag,
+    # its iteration, the donor's, the donor's config, the trial's new config].
+    results: dict[str, list[dict]] = {}
+    for path in out.glob("ray/*/adamw/*/result.json"):
+        for line in path.read_text().splitlines():
+            result = json.loads(line)
+            results.setdefault(result["trial_id"], []).append(result)
+    (first,) = [trial_id for trial_id in results if not trial_id.endswith("_00001")]
+    (second,) = set(results) - {first}
+    (policy,) = out.glob(f"ray/*/adamw/pbt_policy_{second}.txt")
+    (exploit,) = [json.loads(line) for line in policy.read_text().splitlines()]
+    donor_epoch, donor_config, new_config = exploit[3:]
+    assert donor_epoch == 1 and donor_config["lr"] == results[first][0]["config"]["lr"]
+    # The exploit copied the first trial's checkpoint: the second went on from its epoch, with
+    # the new config and with the best validation accuracy the first had there.
+    restart = results[second][-1]
+    assert (restart["epoch"], restart["iterations_since_restore"]) == (2, 1)
+    assert restart["config"] == new_config != results[second][0]["config"]
+    (donor,) = [r for r in results[first] if r["epoch"] == 1]
+    assert restart["best_val_acc"] == max(donor["best_val_acc"], restart["trained_val_acc"])
 
 
 def test_a_restored_trial_without_a_config_takes_it_from_its_folder(tmp_path):

@@ -325,26 +325,13 @@ def test_optimizer_step_feeds_dals_and_passes_the_closure_to_sam():
 
 # --- every strategy --------------------------------------------------------------------------
 
-HYPERPARAMETER_FREE_REASON = (
-    "Prodigy and D-Adaptation start from a tiny step-size estimate d0 and grow it "
-    "geometrically; without warmup the estimate can overshoot within the first 20 full-batch "
-    "steps of a tiny MLP (D-Adaptation does here, Prodigy with other seeds), so a higher loss "
-    "after 20 steps is not a bug"
-)
+# D-Adaptation starts from a tiny step-size estimate d0 and grows it geometrically; without
+# warmup the estimate overshoots within the first 20 full-batch steps of this MLP, so its loss
+# after 20 steps is no measure of it (see the test of its own below).
+SLOW_STARTERS = {"dadapt_adam"}
 
 
-@pytest.mark.parametrize(
-    "strategy_id",
-    [
-        pytest.param(
-            s,
-            marks=pytest.mark.xfail(strict=False, reason=HYPERPARAMETER_FREE_REASON)
-            if s in {"prodigy", "dadapt_adam"}
-            else (),
-        )
-        for s in ALL_IDS
-    ],
-)
+@pytest.mark.parametrize("strategy_id", [s for s in ALL_IDS if s not in SLOW_STARTERS])
 def test_every_strategy_lowers_the_loss_of_a_small_mlp(strategy_id):
     strategy = strategies.get(strategy_id)
     torch.manual_seed(0)
@@ -354,6 +341,24 @@ def test_every_strategy_lowers_the_loss_of_a_small_mlp(strategy_id):
     if len(optimizer.param_groups) > 1:  # per-layer groups carry a name to log their LR by
         assert all("layer_name" in g for g in optimizer.param_groups)
     initial = evaluation_loss(strategy, model, optimizer, batch)
+    train_steps(strategy, model, optimizer, scheduler, batch, steps=20)
+    final = evaluation_loss(strategy, model, optimizer, batch)
+    assert math.isfinite(final) and final < initial
+
+
+def test_d_adaptation_grows_its_step_size_and_lowers_the_loss_given_more_steps():
+    """What holds for D-Adaptation where 20 steps are too few: the loss stays finite, d grows
+    by orders of magnitude from d0, and 20 steps more bring the loss below its start."""
+    strategy = strategies.get("dadapt_adam")
+    torch.manual_seed(0)
+    model = mlp()
+    batch = separable_batch()
+    optimizer, scheduler = build("dadapt_adam", model)
+    d0 = optimizer.param_groups[0]["d"]
+    initial = evaluation_loss(strategy, model, optimizer, batch)
+    train_steps(strategy, model, optimizer, scheduler, batch, steps=20)
+    assert math.isfinite(evaluation_loss(strategy, model, optimizer, batch))
+    assert optimizer.param_groups[0]["d"] > 1e4 * d0  # the estimate grew from its tiny start
     train_steps(strategy, model, optimizer, scheduler, batch, steps=20)
     final = evaluation_loss(strategy, model, optimizer, batch)
     assert math.isfinite(final) and final < initial

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import os
 from pathlib import Path
 
 import pytest
+from unprivileged import give_to_unprivileged_user, ran_as, run_unprivileged
 
 from dals_tune.tracking import Tracker, open_store
 
@@ -238,15 +238,44 @@ def test_an_out_folder_that_cannot_be_written_gives_one_line_and_no_store(tmp_pa
     assert not list(tmp_path.rglob("mlflow.db"))
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only folders")
-def test_a_read_only_out_folder_gives_one_line_and_no_store(tmp_path):
-    out = tmp_path / "read_only"
-    out.mkdir(mode=0o500)
-    try:
-        assert_one_line_value_error(lambda: open_store(out), "cannot write")
-        assert not (out / "mlflow.db").exists()
-    finally:
-        out.chmod(0o700)
+OPEN_BOTH_STORES = """
+from pathlib import Path
+from dals_tune.tracking import open_store
+
+try:
+    open_store(Path({read_only!r}))
+    print("opened the read-only store")
+except ValueError as error:
+    print(f"refused: {{error}}")
+open_store(Path({writable!r}))
+print("opened the writable store")
+"""
+
+
+def test_a_read_only_out_folder_gives_one_line_and_no_store(unprivileged_folder):
+    """As a user who may not write there (root, as CI runs, writes anyway); the same user
+    does get a store in a folder it may write to, so the refusal is the read-only one's."""
+    read_only, writable = unprivileged_folder / "read_only", unprivileged_folder / "writable"
+    for folder, mode in ((read_only, 0o500), (writable, 0o700)):
+        folder.mkdir()
+        give_to_unprivileged_user(folder, mode)
+    code = OPEN_BOTH_STORES.format(read_only=str(read_only), writable=str(writable))
+    warm_up = unprivileged_folder / "warm_up"  # MLflow imports its migrations only then
+    warm_up.mkdir()
+    result = run_unprivileged(
+        code,
+        cwd=unprivileged_folder,
+        preload=("dals_tune.tracking",),
+        first=f"import dals_tune.tracking as t; t.open_store({str(warm_up)!r})",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert ran_as(result) != 0
+    _, refused, opened = result.stdout.splitlines()
+    reason = "(Permission denied); choose a writable folder"
+    assert refused == f"refused: cannot write to --out folder {read_only} {reason}"
+    assert opened == "opened the writable store"
+    assert list(read_only.iterdir()) == []
+    assert (writable / "mlflow.db").is_file()
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from trial_probe import (
+    NextStep,
+    NextStepProbe,
+    differences,
+    global_rng_state,
+    load_checkpoint,
+    stir_global_rng,
+)
 
 from dals_tune.cli import main
 from dals_tune.training import train
@@ -61,26 +69,76 @@ def test_the_readme_command_reaches_90_percent_on_synthetic(capsys):
     assert float(last.split("=")[1]) >= 0.90
 
 
+def output_dtypes_of_linear_layers(config: dict) -> tuple[set, object]:
+    """The dtypes every ``nn.Linear`` computed in during ``train(config)``, and its record."""
+    import torch
+
+    seen = set()
+
+    def record_dtype(module, inputs, output) -> None:
+        if isinstance(module, torch.nn.Linear):
+            seen.add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(record_dtype)
+    try:
+        record = train(config)
+    finally:
+        handle.remove()
+    return seen, record
+
+
 def test_bf16_autocast_runs_and_stays_finite():
-    record = train({**QUICK, "strategy": "adamw", "epochs": 1, "precision": "bf16"})
+    import torch
+
+    config = {**QUICK, "strategy": "adamw", "epochs": 1}
+    dtypes, record = output_dtypes_of_linear_layers({**config, "precision": "bf16"})
+    assert dtypes == {torch.bfloat16}, "every matrix product ran under bf16 autocast"
     assert record.status == "completed"
     assert math.isfinite(record.final["train_loss"]) and record.final["val_acc"] > 0.5
+    dtypes, _ = output_dtypes_of_linear_layers({**config, "precision": "fp32"})
+    assert dtypes == {torch.float32}
 
 
 def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path: Path):
-    config = {**QUICK, "strategy": "dals_fast", "epochs": 3}
-    full = train(config)
+    """A real resume, not a fresh start with the saved epochs copied back (the same seed
+    gives the same record either way): only the epochs after the checkpoint run and are
+    reported, and they start from the checkpoint's optimizer, schedule and RNG state."""
+    config = {**QUICK, "strategy": "dals_fast", "epochs": 4}
+    at_checkpoint = {}
 
-    class Interrupted(Exception):
-        pass
+    def keep_every_checkpoint(metrics: dict, folder: Path) -> None:
+        epoch = metrics["epoch"]
+        if epoch == 1:
+            stir_global_rng()  # so that the epoch-2 checkpoint's RNG is not the seeded one
+        shutil.copytree(folder, tmp_path / f"epoch{epoch}")
+        if epoch == 2:
+            at_checkpoint["rng"] = global_rng_state()
+            uninterrupted.arm()  # the state epoch 3 starts from
 
-    def stop_after_first_epoch(metrics: dict, folder: Path) -> None:
-        shutil.copytree(folder, tmp_path / "checkpoint")
-        raise Interrupted
+    with NextStepProbe() as uninterrupted:
+        full = train(config, report=keep_every_checkpoint)
+    fresh_start, epoch3_start = uninterrupted.steps
 
-    with pytest.raises(Interrupted):
-        train(config, report=stop_after_first_epoch)
-    resumed = train(config, resume_from=tmp_path / "checkpoint")
+    reported = []
+
+    def keep_reports(metrics: dict, folder: Path) -> None:
+        reported.append(metrics["epoch"])
+        shutil.copytree(folder, tmp_path / f"resumed{metrics['epoch']}")
+
+    with NextStepProbe() as after_restore:
+        resumed = train(config, report=keep_reports, resume_from=tmp_path / "epoch2")
+    (first_step,) = after_restore.steps
+
+    assert reported == [3, 4], "a resumed trial runs and reports only the epochs after it"
+    assert differences(first_step.rng, at_checkpoint["rng"]) == []
+    assert differences(fresh_start.rng, at_checkpoint["rng"]) != []  # so the check can fail
+    assert differences(first_step.optimizer, epoch3_start.optimizer) == []
+    assert differences(fresh_start.optimizer, epoch3_start.optimizer) != []
+    # One epoch on, model, optimizer, schedule and RNG are still the uninterrupted run's.
+    assert (
+        differences(load_checkpoint(tmp_path / "resumed3"), load_checkpoint(tmp_path / "epoch3"))
+        == []
+    )
     assert without_timing(resumed.epochs) == without_timing(full.epochs)
     assert resumed.grad_norms_l2 == full.grad_norms_l2
 
@@ -134,13 +192,16 @@ def test_train_command_prints_the_table_and_the_final_line(capsys):
         (["--workload", "trec6", "--strategy", "dals", "--data-dir", "/nonexistent"], "trec"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_code_2(capsys, monkeypatch, argv, message):
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, monkeypatch, argv, message):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
     code = main(["train", "--epochs", "1", *argv])
-    err = capsys.readouterr().err.strip()
+    err = capsys.readouterr().err
     assert code == 2
-    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert message in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
 
 
 @pytest.mark.parametrize("strategy", ["cosine_sgd", "dals", "prodigy"])
@@ -148,23 +209,47 @@ def test_a_resumed_trial_takes_its_configs_hyperparameters_as_pbt_needs(tmp_path
     """PBT restarts a trial from a checkpoint with a perturbed config: the new LR (scaled
     through the schedule's position) and weight decay take effect; the state comes along."""
     base = {**QUICK, "strategy": strategy, "epochs": 3}
-    full = train(base)
 
     def keep_first_epoch(metrics: dict, folder: Path) -> None:
         if metrics["epoch"] == 1:
             shutil.copytree(folder, tmp_path / "checkpoint")
+            uninterrupted.arm()  # the state epoch 2 starts from
 
-    train(base, report=keep_first_epoch)
+    with NextStepProbe(armed=False) as uninterrupted:
+        full = train(base, report=keep_first_epoch)
+    (epoch2_start,) = uninterrupted.steps
     from dals_tune import strategies
+
+    def resume(config: dict) -> tuple[list[int], NextStep, object]:
+        reported = []
+        with NextStepProbe() as probe:
+            record = train(
+                config,
+                report=lambda metrics, folder: reported.append(metrics["epoch"]),
+                resume_from=tmp_path / "checkpoint",
+            )
+        return reported, probe.steps[0], record
 
     default_lr = strategies.resolve_config(strategy, "scratch")["lr"]
     perturbed = {**base, "lr": 2 * default_lr, "weight_decay": 0.0}
-    resumed = train(perturbed, resume_from=tmp_path / "checkpoint")
+    reported, first_step, resumed = resume(perturbed)
+    assert reported == [2, 3], "PBT's restart goes on from the checkpoint's epoch"
+    # The state comes along: every buffer and step count the checkpoint holds...
+    state = {k: v for k, v in first_step.optimizer.items() if k != "param_groups"}
+    expected = {k: v for k, v in epoch2_start.optimizer.items() if k != "param_groups"}
+    assert differences(state, expected) == []
+    # ... and the config's hyperparameters replace the checkpoint's.
+    groups = zip(first_step.optimizer["param_groups"], epoch2_start.optimizer["param_groups"])
+    for group, before in groups:
+        assert group["weight_decay"] == 0.0 and before["weight_decay"] > 0.0
+        assert math.isclose(group["lr"], 2 * before["lr"], rel_tol=1e-2)
     lr_keys = [k for k in full.epochs[1] if k == "lr" or k.startswith("lr/")]
     assert lr_keys
     for key in lr_keys:
         # Within 1 %: cosine_sgd's floor η_min is not scaled with the base LR.
         assert math.isclose(resumed.epochs[1][key], 2 * full.epochs[1][key], rel_tol=1e-2)
     # Same config: nothing is overridden, and the run is the uninterrupted one.
-    again = train(base, resume_from=tmp_path / "checkpoint")
+    reported, first_step, again = resume(base)
+    assert reported == [2, 3]
+    assert differences(first_step.optimizer, epoch2_start.optimizer) == []
     assert without_timing(again.epochs) == without_timing(full.epochs)

@@ -180,8 +180,8 @@ def test_the_browser_shows_strategy_and_status_of_each_trial_and_the_winner(tmp_
 def test_ui_without_a_store_says_to_run_search_first_and_creates_nothing(tmp_path, capsys):
     out = tmp_path / "no_study_yet"
     assert main(["ui", "--out", str(out)]) == 2
-    error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1, error
     assert "no study store" in error
     assert f"python -m dals_tune search --out {out}" in error
     assert not out.exists()

@@ -169,9 +169,22 @@ def test_epoch_order_depends_on_seed_and_epoch_only(case, roots):
 
 
 def test_cifar_augmentation_is_seeded_and_changes_per_epoch(roots):
+    """Each epoch crops and flips every training image anew (not the same transform in a new
+    order), and the same seed gives the same transforms."""
     workload = build_workload(resolve("cifar10_batches", roots))
-    epoch_two = next(workload.train_batches(2))[0]
-    assert torch.equal(epoch_two, next(workload.train_batches(2))[0])
+
+    def images_of_epoch(built, epoch: int) -> list[bytes]:
+        return [row for inputs, _ in built.train_batches(epoch) for row in rows(inputs)]
+
+    epoch_two, epoch_three = images_of_epoch(workload, 2), images_of_epoch(workload, 3)
+    assert epoch_two == images_of_epoch(workload, 2)
+    assert epoch_two == images_of_epoch(build_workload(resolve("cifar10_batches", roots)), 2)
+    everything = torch.arange(len(workload.train_split))
+    plain = set(rows(workload.make_batch(workload.train_split, everything, None)))
+    # A crop and flip leaves an image as it was once in 162 draws; a few may repeat by chance.
+    few = len(epoch_two) // 10
+    assert len(plain & set(epoch_two)) <= few, "the training images are augmented"
+    assert len(set(epoch_two) & set(epoch_three)) <= few, "and differently in each epoch"
     evaluation = workload.make_batch(workload.val_split, torch.arange(4), None)
     assert evaluation.dtype == torch.float32 and evaluation.shape == (4, 3, 32, 32)
 
