@@ -67,6 +67,11 @@ class TrialPlan:
     gpus_per_trial: float = 0.0
     max_failures: int = 2
 
+    @property
+    def folder(self) -> Path:
+        """The Tuner's experiment folder, where an interrupted run is restored from."""
+        return self.storage / self.name
+
 
 def trial_constants(checked: CheckedStudy, study_folder: Path) -> dict[str, Any]:
     """What every trial's config holds besides its strategy and hyperparameters; with

@@ -102,8 +102,8 @@ class SearchSettings(WorkloadSpec):
     out: str = _study("./dals_tune_runs", _of_kind(str))
     tracking_uri: str | None = _study(None, _of_kind(str, optional=True))
     space_file: str | None = _study(None, _of_kind(str, optional=True))
-    refine_from: str | None = _study(None, _of_kind(str, optional=True))  # the trial run
-    # whose refined schedule `refined` tunes
+    # The run id of the trial whose refined schedule the `refined` strategy tunes.
+    refine_from: str | None = _study(None, _of_kind(str, optional=True))
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -114,8 +114,9 @@ class SearchSettings(WorkloadSpec):
                 "--scheduler pbt mutates one strategy's knobs; use it with --mode per-strategy"
             )
 
-    def trial(self, regime: str, **changes: Any) -> TrialSpec:
-        """A trial of this study: its workload part at the study's regime and budget."""
+    def trial(self, regime: str | None, **changes: Any) -> TrialSpec:
+        """A trial of this study: its workload part at ``regime`` (None: the workload's own)
+        and the study's budget, with ``changes`` (the strategy, its hyperparameters, ...)."""
         workload = {name: getattr(self, name) for name in WORKLOAD_FIELDS}
         return TrialSpec(**{**workload, "regime": regime, "epochs": self.max_epochs, **changes})
 

@@ -57,7 +57,7 @@ class Collector:
         if not self.unsaved or now - self.last_look < 1.0:
             return
         self.last_look = now
-        state = _newest_experiment_state(self.plan.storage / self.plan.name)
+        state = _newest_experiment_state(self.plan.folder)
         if state is None or state == self.state_seen:
             return
         self.state_seen = state

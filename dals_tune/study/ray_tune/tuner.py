@@ -21,13 +21,9 @@ from dals_tune.study.ray_tune.searchers import searcher
 from dals_tune.study.ray_tune.trial_side import RERUN_KEY
 
 
-def plan_folder(plan: TrialPlan) -> Path:
-    return plan.storage / plan.name
-
-
 def plan_started(plan: TrialPlan) -> bool:
     """Whether an earlier (interrupted) run left a Tuner state to restore."""
-    return tune.Tuner.can_restore(str(plan_folder(plan)))
+    return tune.Tuner.can_restore(str(plan.folder))
 
 
 def run_trials(
@@ -53,7 +49,7 @@ def run_trials(
         if plan_started(plan):
             # The saved run config brings its OutcomeCallback back; it finds this collector.
             tuner = tune.Tuner.restore(
-                str(plan_folder(plan)),
+                str(plan.folder),
                 runnable,
                 resume_unfinished=True,
                 # An errored trial already used its retries (FailureConfig) and was recorded as
