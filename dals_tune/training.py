@@ -73,9 +73,8 @@ def train(
         raise ValueError("the trial config needs a 'strategy' key")
     epochs = spec.epochs
     strategy = strategies.get(spec.strategy)
-    hyperparameters = dict(spec.hyperparameters)
     # A strategy built from a source run reads it from `search --refine-from`'s norms file.
-    hyperparameters = strategies.supply_inputs(strategy, hyperparameters, spec.source_run_file)
+    hyperparameters = strategies.supply_inputs(strategy, spec.hyperparameters, spec.source_run_file)
     strategies.check_hyperparameters(strategy.id, hyperparameters)
     seed_everything(spec.seed)
     workload = build_workload(spec)
