@@ -23,11 +23,17 @@ SCHEDULER_TAG = "scheduler"
 MODE_TAG = "mode"  # "joint" when one searcher picks the strategies as well
 BUDGET_TAG = "budget"
 SEED_TAG = "seed"  # the study's seed; on a seed re-run, that re-run's seed
+# The objective (dals_tune.objective.Objective.describe): the metric's short name, max | min,
+# and the target in the metric's units. Stores from before metrics had a direction carry
+# only TARGET_ACCURACY_TAG, read as an accuracy target.
+METRIC_TAG = "metric"
+METRIC_MODE_TAG = "metric_mode"
+TARGET_TAG = "target"
 TARGET_ACCURACY_TAG = "target_accuracy"
 VERSION_TAG = "dals_tune.version"
 GIT_COMMIT_TAG = "git_commit"
 WINNER_TAG = "dals.winner"
-WINNER_VAL_ACC_TAG = "dals.winner_val_acc"
+WINNER_VAL_ACC_TAG = "dals.winner_val_acc"  # Objective.winner_key of an accuracy study
 
 # ----- a study's child runs (trials and seed re-runs) ---------------------------------------
 

@@ -5,9 +5,10 @@ and hands each epoch's metrics and checkpoint to ``report``. It knows nothing of
 Tune trainable in ``trainables/`` passes Tune's report function and checkpoint in, the CLI's
 ``train`` command passes a printer, the tests and benchmarks pass nothing.
 
-Honesty rules it keeps: selection metrics come from the validation split; the test accuracy
-reported beside them is the one at the best validation epoch; a non-finite loss ends the
-trial as ``diverged`` instead of crashing it; a resumed trial continues with the identical
+Honesty rules it keeps: selection metrics come from the validation split; the test value
+reported beside them is the one at the best validation epoch (best in the metric's
+direction, :mod:`dals_tune.objective`); a non-finite loss ends the trial as ``diverged``
+instead of crashing it; a resumed trial continues with the identical
 next epoch (model, optimizer, scheduler, RNG and data order all restored).
 """
 
@@ -29,6 +30,7 @@ from torch import nn
 from dals_tune import strategies
 from dals_tune.grad_norm_series import STEP_GRAD_NORMS
 from dals_tune.gradient_buffer import GradientBuffer
+from dals_tune.objective import Objective
 from dals_tune.trial import TrialSpec
 from dals_tune.workloads import build_workload
 
@@ -87,13 +89,16 @@ def train(
             total_steps=epochs * workload.steps_per_epoch,
             regime=workload.regime,
             steps_per_epoch=workload.steps_per_epoch,
+            layer_mapping=workload.layer_mapping,
             **values,
         )
 
     optimizer, scheduler = build_with(hyperparameters)
     autocast = _autocast(spec.precision, next(model.parameters()).device)
     record = TrialRecord(status="running", workload=workload.describe())
-    start_epoch, best = 0, {"best_val_acc": -1.0, "test_acc_at_best_val": float("nan")}
+    objective = workload.objective
+    start_epoch = 0
+    best = {objective.best_key: objective.worst, objective.test_at_best_key: float("nan")}
     if resume_from is not None:
         start_epoch, best, saved = _restore(Path(resume_from), model, optimizer, scheduler, record)
         if saved is not None and saved != hyperparameters:  # PBT: the config's values win
@@ -106,7 +111,7 @@ def train(
         record.grad_norms_l1.extend(l1.tolist())
         record.grad_norms_l2.extend(l2.tolist())
         if run.diverged or not _parameters_finite(model):
-            metrics = _diverged_metrics(epoch, best, run.seconds)
+            metrics = _diverged_metrics(objective, epoch, best, run.seconds)
             record.epochs.append(metrics)
             record.status = "diverged"
             if report is not None:
@@ -114,10 +119,10 @@ def train(
                     report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
             return record
         evaluation = _evaluate(workload, model, autocast)
-        if evaluation["val_acc"] > best["best_val_acc"]:
+        if objective.better(evaluation[objective.val_key], best[objective.best_key]):
             best = {
-                "best_val_acc": evaluation["val_acc"],
-                "test_acc_at_best_val": evaluation["test_acc"],
+                objective.best_key: evaluation[objective.val_key],
+                objective.test_at_best_key: evaluation[objective.test_key],
             }
         metrics = {
             "epoch": epoch + 1,
@@ -165,7 +170,7 @@ def _train_epoch(
     """One pass over the epoch's batches, stopping early once the loss is not finite."""
     model.train()
     _set_optimizer_mode(strategy, optimizer, training=True)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = workload.loss
     run = EpochRun([], 0, [], [], diverged=False, seconds=0.0)
     gradients = GradientBuffer([p for p in model.parameters() if p.requires_grad])
     started = time.perf_counter()
@@ -260,12 +265,14 @@ def seed_everything(seed: int) -> None:
 def _evaluate(
     workload: Any, model: nn.Module, autocast: contextlib.AbstractContextManager
 ) -> dict[str, float]:
-    """The validation and test loss and accuracy, in eval mode, without gradients."""
+    """The validation and test loss and metric (``val_loss``, ``val_<metric>``, ``test_...``),
+    in eval mode, without gradients."""
     model.eval()
     metrics = {}
     with torch.no_grad(), autocast:
         for split in ("val", "test"):
-            metrics[f"{split}_loss"], metrics[f"{split}_acc"] = workload.evaluate(model, split)
+            for name, value in workload.evaluate(model, split).items():
+                metrics[f"{split}_{name}"] = value
     return metrics
 
 
@@ -289,15 +296,21 @@ def _series(l1_values: torch.Tensor, l2_values: torch.Tensor) -> dict[str, list[
     return {"l1": l1_values.tolist(), "l2": l2_values.tolist()}
 
 
-def _diverged_metrics(epoch: int, best: dict[str, float], seconds: float) -> dict[str, Any]:
+def _diverged_metrics(
+    objective: Objective, epoch: int, best: dict[str, float], seconds: float
+) -> dict[str, Any]:
+    """A diverged epoch scores the metric's worst value, so no searcher or scheduler mistakes
+    it for a good one; the best so far stays what it was (or that worst value)."""
+    worst = objective.diverged_value
+    best_so_far = best[objective.best_key]
     return {
         "epoch": epoch + 1,
         "status": "diverged",
         "train_loss": float("nan"),
-        "val_acc": 0.0,
-        "test_acc": 0.0,
+        objective.val_key: worst,
+        objective.test_key: worst,
         **best,
-        "best_val_acc": max(best["best_val_acc"], 0.0),
+        objective.best_key: worst if objective.better(worst, best_so_far) else best_so_far,
         "epoch_seconds": seconds,
     }
 

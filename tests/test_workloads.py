@@ -136,7 +136,8 @@ def test_workload_builds_splits_trains_and_reproduces(case, roots):
     assert seen in (train, train - 1)
     assert workload.steps_per_epoch == len(list(workload.train_batches(1)))
 
-    loss, accuracy = workload.evaluate(model, "val")
+    evaluation = workload.evaluate(model, "val")
+    loss, accuracy = evaluation["loss"], evaluation["acc"]
     assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
     assert model.training  # evaluate restores the mode
 
@@ -395,7 +396,7 @@ def test_csv_numeric_features_are_standardized_with_train_statistics(roots):
     assert torch.allclose(features.std(0, unbiased=False), torch.ones(3), atol=1e-4)
     assert torch.isfinite(workload.test_split.inputs).all()  # the gap was filled
     assert workload.class_names == ("bird", "cat", "dog")
-    assert 0.5 < workload.target_accuracy < 1.0
+    assert 0.5 < workload.objective.target < 1.0
 
 
 @pytest.mark.parametrize(

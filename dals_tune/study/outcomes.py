@@ -15,7 +15,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-OBJECTIVE = "val_acc"  # what searchers and schedulers maximise: validation, never test
+from dals_tune.objective import Objective
+
 STATUSES = ("completed", "pruned", "diverged", "errored")
 
 
@@ -39,11 +40,12 @@ class TrialOutcome:
         """The trial's own wall time (Tune's ``time_total_s``), across restarts."""
         return float(self.epochs[-1].get("time_total_s", 0.0)) if self.epochs else 0.0
 
-    @property
-    def best_val_acc(self) -> float:
-        values = [e.get("best_val_acc", e.get(OBJECTIVE)) for e in self.epochs]
-        finite = [float(v) for v in values if isinstance(v, int | float) and math.isfinite(v)]
-        return max(finite, default=0.0)
+    def best_value(self, objective: Objective) -> float:
+        """The best validation value the trial reached, in the metric's direction (its
+        worst value when it reached none: a diverged first epoch)."""
+        values = [e.get(objective.best_key, e.get(objective.val_key)) for e in self.epochs]
+        best = objective.best_of(values)
+        return objective.diverged_value if best is None else best
 
 
 def judged(outcome: TrialOutcome, planned_epochs: int) -> TrialOutcome:
@@ -61,13 +63,13 @@ def judged(outcome: TrialOutcome, planned_epochs: int) -> TrialOutcome:
     return dataclasses.replace(outcome, status=status)
 
 
-def best_outcome(outcomes: list[TrialOutcome]) -> TrialOutcome | None:
-    """The trial to re-run: the best validation accuracy among trials that ran to the end,
+def best_outcome(outcomes: list[TrialOutcome], objective: Objective) -> TrialOutcome | None:
+    """The trial to re-run: the best validation value among trials that ran to the end,
     else among those ASHA stopped early; never a diverged or errored one."""
     for statuses in (("completed",), ("pruned",)):
         usable = [o for o in outcomes if o.status in statuses and o.epochs]
         if usable:
-            return max(usable, key=lambda o: o.best_val_acc)
+            return max(usable, key=lambda o: objective.score(o.best_value(objective)))
     return None
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dals_tune.objective import ACCURACY, Objective
 from dals_tune.study.outcomes import default_inside
 from dals_tune.study.preflight import CheckedStudy
 
@@ -43,6 +44,8 @@ class TrialPlan:
     strategy's search space, sampled at random and mutated by PBT), or, for re-runs, from
     ``grid`` (fixed configs, one trial each). ``points_to_evaluate`` are evaluated first (the
     defaults). ``kind`` is what its trials are to the study: "trial" or "rerun".
+    ``objective`` is the workload's: the metric the searcher and scheduler read, and its
+    direction.
     """
 
     name: str
@@ -66,6 +69,7 @@ class TrialPlan:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_failures: int = 2
+    objective: Objective = ACCURACY
 
     @property
     def folder(self) -> Path:
@@ -125,6 +129,7 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
         "optuna_storage": f"sqlite:///{out / 'optuna.db'}",
         "cpus_per_trial": settings.cpus_per_trial,
         "gpus_per_trial": settings.gpus_per_trial,
+        "objective": checked.objective,
     }
     constants = trial_constants(checked, out / "studies" / study_id)
     ids, regime, spaces = checked.strategy_ids, checked.regime, checked.spaces
@@ -215,4 +220,5 @@ def rerun_plan(
         grid=grid,
         cpus_per_trial=settings.cpus_per_trial,
         gpus_per_trial=settings.gpus_per_trial,
+        objective=checked.objective,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dals_tune import strategies
+from dals_tune.objective import Objective
 from dals_tune.study.settings import STATE_FILE, SearchSettings
 from dals_tune.workloads import build_workload
 from dals_tune.workloads.config import resolve_data_dir
@@ -28,7 +29,7 @@ class CheckedStudy:
     strategy_ids: tuple[str, ...]
     spaces: dict[str, Any]
     regime: str
-    target_accuracy: float
+    objective: Objective  # the workload's metric, direction and target
     workload_facts: dict[str, Any]
     refine_source: Any = None  # refine.RefineSource of --refine-from, for `refined`
 
@@ -58,7 +59,7 @@ def check(settings: SearchSettings) -> CheckedStudy:
         strategy_ids=strategy_ids,
         spaces=spaces,
         regime=regime,
-        target_accuracy=float(workload.target_accuracy),
+        objective=workload.objective,
         workload_facts=workload.describe(),
         refine_source=refine_source,
     )

@@ -23,7 +23,6 @@ from dals_tune.tracking_tags import (
     SEARCHER_TAG,
     SEED_TAG,
     SOURCE_TRIAL_TAG,
-    TARGET_ACCURACY_TAG,
 )
 
 
@@ -39,7 +38,7 @@ def study_tags(checked: CheckedStudy) -> dict[str, Any]:
         MODE_TAG: settings.mode,
         BUDGET_TAG: f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
         SEED_TAG: settings.seed,
-        TARGET_ACCURACY_TAG: checked.target_accuracy,
+        **checked.objective.describe(),  # METRIC_TAG, METRIC_MODE_TAG, TARGET_TAG
     }
 
 

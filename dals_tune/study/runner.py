@@ -157,7 +157,7 @@ class _StudyRunner:
         self.out = out
         self.echo = echo
         self.verbose = verbose
-        self.progress = Progress(plans.planned_trials(checked), echo)
+        self.progress = Progress(plans.planned_trials(checked), echo, checked.objective)
         self.timings: list[TuneRunTiming] = []
         self.cluster_cpus = cluster_cpus
 
@@ -168,11 +168,12 @@ class _StudyRunner:
             outcomes += self._run(plan)
         best: dict[str, dict[str, Any]] = {}
         for strategy_id in self.checked.strategy_ids:
-            chosen = best_outcome([o for o in outcomes if o.strategy == strategy_id])
+            trials = [o for o in outcomes if o.strategy == strategy_id]
+            chosen = best_outcome(trials, self.checked.objective)
             if chosen is not None:
                 best[strategy_id] = {
                     "trial_id": chosen.trial_id,
-                    "val_acc": chosen.best_val_acc,
+                    "value": chosen.best_value(self.checked.objective),
                     "config": chosen.hyperparameters,
                 }
         self.progress.summary(best)
@@ -232,7 +233,7 @@ class _StudyRunner:
                     "settings": dataclasses.asdict(self.settings),
                     "regime": self.checked.regime,
                     "strategies": list(self.checked.strategy_ids),
-                    "target_accuracy": self.checked.target_accuracy,
+                    "objective": self.checked.objective.describe(),
                     "workload": self.checked.workload_facts,
                     "best_configs": self.state.best_configs,
                 },

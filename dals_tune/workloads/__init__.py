@@ -4,7 +4,7 @@ workload = build_workload({"workload": "trec6", "seed": 0, "subset": 1000})
 model = workload.model
 for inputs, labels in workload.train_batches(epoch):
     loss = criterion(workload.forward(model, inputs), labels)
-val_loss, val_acc = workload.evaluate(model, "val")
+scores = workload.evaluate(model, "val")  # {"loss": ..., "acc": ...}: the loss and the metric
 """
 
 from dals_tune.workloads.base import (

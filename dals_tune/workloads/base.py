@@ -23,10 +23,18 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from dals_tune.layers import layers_of
+from dals_tune.layers import LayerMapping, layers_of
+from dals_tune.objective import ACCURACY, Objective
+from dals_tune.workloads.criteria import (
+    LossFunction,
+    MetricFunction,
+    SplitTotals,
+    cross_entropy,
+    describe_function,
+)
+from dals_tune.workloads.dataset_split import DatasetSplit
 from dals_tune.workloads.seeding import (
     AUGMENT_STREAM,
     ORDER_STREAM,
@@ -91,25 +99,33 @@ def tensor_batch(split: Split, index: torch.Tensor, generator: torch.Generator |
 
 @dataclass
 class Workload:
-    """A dataset × model × regime, built by :func:`dals_tune.workloads.build_workload`.
+    """A dataset × model × regime, built by :func:`dals_tune.workloads.build_workload` (or
+    by a user through :func:`dals_tune.workload`).
 
-    The splits are moved to ``device`` on construction, and ``model`` is a fresh model on
-    it, initialized from the seed; :meth:`new_model` builds another identical one.
-    ``target_accuracy`` is the validation accuracy that counts as reached for time-to-target.
+    Tensor splits are moved to ``device`` on construction; a :class:`DatasetSplit` stays
+    where it is and is batched by a ``DataLoader``. ``model`` is a fresh model on the device,
+    initialized from the seed; :meth:`new_model` builds another identical one. ``objective``
+    names the metric selection reads, its direction and its target (time-to-target);
+    ``loss`` is what training minimises; ``custom_metric`` a user's metric callable (None:
+    the objective's metric is built in). ``layer_mapping`` overrides how the model's
+    parameters group into depth layers (:mod:`dals_tune.layers`).
     """
 
     id: str
     regime: str
-    num_classes: int
-    target_accuracy: float
+    num_classes: int | None
     seed: int
     device: torch.device
     batch_size: int
     eval_batch_size: int
-    train_split: Split = field(repr=False)
-    val_split: Split = field(repr=False)
-    test_split: Split = field(repr=False)
+    train_split: Split | DatasetSplit = field(repr=False)
+    val_split: Split | DatasetSplit = field(repr=False)
+    test_split: Split | DatasetSplit = field(repr=False)
     model_factory: Callable[[], nn.Module] = field(repr=False)
+    objective: Objective = ACCURACY
+    loss: LossFunction = field(default=cross_entropy, repr=False)
+    custom_metric: MetricFunction | None = field(default=None, repr=False)
+    layer_mapping: LayerMapping | None = field(default=None, repr=False)
     make_batch: BatchMaker = field(default=tensor_batch, repr=False)
     augments: bool = False
     class_names: tuple[str, ...] = ()
@@ -118,9 +134,9 @@ class Workload:
 
     def __post_init__(self) -> None:
         # The whole dataset lives on the device; builders hand over splits wherever they are.
-        self.train_split = self.train_split.to(self.device)
-        self.val_split = self.val_split.to(self.device)
-        self.test_split = self.test_split.to(self.device)
+        self.train_split = _on_device(self.train_split, self.device)
+        self.val_split = _on_device(self.val_split, self.device)
+        self.test_split = _on_device(self.test_split, self.device)
         self.model = self.new_model()
 
     def new_model(self) -> nn.Module:
@@ -144,7 +160,16 @@ class Workload:
         # make the host wait on every step.
         order = torch.from_numpy(
             seeded_rng(self.seed, ORDER_STREAM, epoch).permutation(len(self.train_split))
-        ).to(self.device)
+        )
+        if isinstance(self.train_split, DatasetSplit):
+            batches = [
+                order[step * self.batch_size : (step + 1) * self.batch_size].tolist()
+                for step in range(self.steps_per_epoch)
+            ]
+            generator = seeded_torch_generator(self.seed, AUGMENT_STREAM, epoch)
+            yield from self.train_split.batches(batches, self.device, generator)
+            return
+        order = order.to(self.device)
         generator = (
             seeded_torch_generator(self.seed, AUGMENT_STREAM, epoch) if self.augments else None
         )
@@ -157,31 +182,35 @@ class Workload:
             )
 
     def forward(self, model: nn.Module, inputs: Inputs) -> torch.Tensor:
-        """Logits for a batch: token dicts go in as keywords (Hugging Face models return an
-        output object with ``.logits``), tensors positionally."""
+        """The model's outputs for a batch: dicts go in as keywords (a Hugging Face model
+        returns an output object with ``.logits``), tensors positionally."""
         if isinstance(inputs, Mapping):
-            return model(**inputs).logits
+            outputs = model(**inputs)
+            return getattr(outputs, "logits", outputs)
         return model(inputs)
 
-    def evaluate(self, model: nn.Module, split: str) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy on ``"val"`` or ``"test"``, in eval mode and
-        without gradients; the model's train/eval mode is restored afterwards."""
+    def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
+        """``{"loss": mean loss, <metric>: value}`` on ``"val"`` or ``"test"``, in eval mode
+        and without gradients; the model's train/eval mode is restored afterwards."""
         data = self.split(split)
         was_training = model.training
         model.eval()
-        total_loss = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        totals = SplitTotals(self.objective.metric, self.loss, self.custom_metric)
         with torch.no_grad():
-            for start in range(0, len(data), self.eval_batch_size):
-                index = torch.arange(start, min(start + self.eval_batch_size, len(data)))
-                labels = data.labels[index.to(data.labels.device)]
-                logits = self.forward(model, self.make_batch(data, index, None)).float()
-                total_loss += F.cross_entropy(logits, labels, reduction="sum")
-                correct += (logits.argmax(dim=1) == labels).sum()
+            for inputs, targets in self._in_order(data):
+                totals.add(self.forward(model, inputs), targets)
         model.train(was_training)
-        return total_loss.item() / len(data), correct.item() / len(data)
+        return totals.result()
 
-    def split(self, name: str) -> Split:
+    def _in_order(self, data: Split | DatasetSplit) -> Iterator[tuple[Inputs, torch.Tensor]]:
+        if isinstance(data, DatasetSplit):
+            yield from data.in_order(self.eval_batch_size, self.device)
+            return
+        for start in range(0, len(data), self.eval_batch_size):
+            index = torch.arange(start, min(start + self.eval_batch_size, len(data)))
+            yield self.make_batch(data, index, None), data.labels[index.to(data.labels.device)]
+
+    def split(self, name: str) -> Split | DatasetSplit:
         splits = {"train": self.train_split, "val": self.val_split, "test": self.test_split}
         if name not in splits:
             raise ValueError(f"unknown split {name!r}; use 'train', 'val' or 'test'")
@@ -194,7 +223,8 @@ class Workload:
             "regime": self.regime,
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
-            "target_accuracy": self.target_accuracy,
+            **self.objective.describe(),
+            "loss": describe_function(self.loss),
             "train_size": len(self.train_split),
             "val_size": len(self.val_split),
             "test_size": len(self.test_split),
@@ -203,9 +233,13 @@ class Workload:
             "seed": self.seed,
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()),
-            "depth": len(layers_of(self.model)),  # depth groups L (DESIGN §2)
+            "depth": len(layers_of(self.model, self.layer_mapping)),  # depth groups L (DESIGN §2)
             **self.details,
         }
+
+
+def _on_device(split: Split | DatasetSplit, device: torch.device) -> Split | DatasetSplit:
+    return split if isinstance(split, DatasetSplit) else split.to(device)
 
 
 def _index_inputs(inputs: Inputs, index: torch.Tensor) -> Inputs:

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dals_tune.objective import Objective
 from dals_tune.workloads.base import DatasetNotFoundError, DatasetUnreadableError, Split, Workload
 from dals_tune.workloads.cache import cache_key, file_fingerprint, load_or_build
 from dals_tune.workloads.config import WorkloadConfig, cache_dir
@@ -77,7 +78,7 @@ def build_cifar10(config: WorkloadConfig) -> Workload:
         id="cifar10",
         regime="scratch",
         num_classes=len(CLASSES),
-        target_accuracy=0.75,
+        objective=Objective(target=0.75),
         seed=config.seed,
         device=config.device,
         batch_size=config.batch_size or 128,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dals_tune.objective import Objective
 from dals_tune.workloads.base import Split, Workload
 from dals_tune.workloads.config import WorkloadConfig
 from dals_tune.workloads.models import mlp
@@ -106,7 +107,7 @@ def _build(
         id=workload_id,
         regime="scratch",
         num_classes=len(class_names),
-        target_accuracy=target_accuracy,
+        objective=Objective(target=target_accuracy),
         seed=config.seed,
         device=config.device,
         batch_size=config.batch_size or 128,

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dals_tune.objective import Objective
 from dals_tune.workloads.base import DatasetNotFoundError, DatasetUnreadableError, Split, Workload
 from dals_tune.workloads.config import WorkloadConfig
 from dals_tune.workloads.hub import load_tokenizer, resolve_model
@@ -132,7 +133,7 @@ def _numeric_csv(
         id=config.workload,
         regime="scratch",
         num_classes=len(class_names),
-        target_accuracy=target_accuracy,
+        objective=Objective(target=target_accuracy),
         seed=config.seed,
         device=config.device,
         batch_size=config.batch_size or NUMERIC_BATCH_SIZE,

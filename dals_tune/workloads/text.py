@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dals_tune.objective import Objective
 from dals_tune.workloads.base import Split, Workload
 from dals_tune.workloads.cache import cache_key, load_or_build
 from dals_tune.workloads.config import WorkloadConfig, cache_dir
@@ -135,7 +136,7 @@ def text_workload(
         id=workload_id,
         regime=regime,
         num_classes=num_classes,
-        target_accuracy=target_accuracy,
+        objective=Objective(target=target_accuracy),
         seed=config.seed,
         device=config.device,
         batch_size=batch_size,

@@ -9,7 +9,6 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search.sample import Domain, Integer
 
-from dals_tune.study.outcomes import OBJECTIVE
 from dals_tune.study.plans import TrialPlan
 from dals_tune.study.ray_tune.domains import plan_domains
 
@@ -25,7 +24,7 @@ def scheduler(plan: TrialPlan) -> Any:
         def make(key: str) -> Any:
             group = by_key.get(key)
             grace = group.grace_period if group and group.grace_period else plan.grace_period
-            return _one_scheduler(plan, {}, OBJECTIVE, "max", grace)
+            return _one_scheduler(plan, {}, plan.objective.val_key, plan.objective.mode, grace)
 
         return _GroupedScheduler(make, plan.group_key)
     return _one_scheduler(plan, plan_domains(plan))

@@ -9,7 +9,6 @@ from typing import Any
 
 from ray.tune.search import Searcher
 
-from dals_tune.study.outcomes import OBJECTIVE
 from dals_tune.study.plans import TrialPlan
 
 
@@ -25,6 +24,8 @@ def searcher(plan: TrialPlan) -> Any:
             },
             {group.key: group.num_samples for group in plan.groups},
             plan.group_key,
+            plan.objective.val_key,
+            plan.objective.mode,
         )
     if plan.define_by_run is None:
         from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -62,8 +63,8 @@ def _optuna_searcher(
         name = f"{name}-{study_suffix}"
     return OptunaSearch(
         define_by_run,
-        metric=OBJECTIVE,
-        mode="max",
+        metric=plan.objective.val_key,
+        mode=plan.objective.mode,
         points_to_evaluate=points or None,
         sampler=sampler,
         study_name=name,
@@ -76,8 +77,15 @@ class _GroupedSearcher(Searcher):
     robin over the strategies until each has had its ``samples``; results go back to the
     searcher that suggested the trial. Saved and restored whole with the experiment."""
 
-    def __init__(self, searchers: dict[str, Any], samples: dict[str, int], group_key: str):
-        super().__init__(metric=OBJECTIVE, mode="max")
+    def __init__(
+        self,
+        searchers: dict[str, Any],
+        samples: dict[str, int],
+        group_key: str,
+        metric: str,
+        mode: str,
+    ):
+        super().__init__(metric=metric, mode=mode)
         self.searchers = searchers
         self.remaining = dict(samples)
         self.group_key = group_key

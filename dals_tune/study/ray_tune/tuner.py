@@ -11,7 +11,7 @@ from typing import Any
 from ray import tune
 from ray.tune.logger import JsonLoggerCallback
 
-from dals_tune.study.outcomes import OBJECTIVE, TrialOutcome
+from dals_tune.study.outcomes import TrialOutcome
 from dals_tune.study.plans import TrialPlan
 from dals_tune.study.ray_tune import collector, results
 from dals_tune.study.ray_tune.collector import OnTrialDone
@@ -62,8 +62,8 @@ def run_trials(
                 runnable,
                 param_space=_param_space(plan),
                 tune_config=tune.TuneConfig(
-                    metric=OBJECTIVE,
-                    mode="max",
+                    metric=plan.objective.val_key,
+                    mode=plan.objective.mode,
                     search_alg=searcher(plan),
                     scheduler=scheduler(plan),
                     num_samples=_num_samples(plan),
