@@ -11,9 +11,14 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["DALS", "__version__", "layers", "strategies", "train"]
+__all__ = ["DALS", "__version__", "layers", "search", "strategies", "train", "workload"]
 
-_LAZY = {"DALS": ("dals_tune.optim", "DALS"), "train": ("dals_tune.training", "train")}
+_LAZY = {
+    "DALS": ("dals_tune.optim", "DALS"),
+    "train": ("dals_tune.training", "train"),
+    "workload": ("dals_tune.workloads.custom", "workload"),
+    "search": ("dals_tune.api", "search"),
+}
 
 
 def __getattr__(name: str) -> Any:

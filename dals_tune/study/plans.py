@@ -17,6 +17,7 @@ from typing import Any
 from dals_tune.objective import ACCURACY, Objective
 from dals_tune.study.outcomes import default_inside
 from dals_tune.study.preflight import CheckedStudy
+from dals_tune.workloads.user_module import registered
 
 REFINE_FROM_FILE = "refine_from.json"  # the --refine-from norms the refined trials read
 
@@ -70,6 +71,9 @@ class TrialPlan:
     gpus_per_trial: float = 0.0
     max_failures: int = 2
     objective: Objective = ACCURACY
+    # A user's workload functions that live in the running script only, by reference: Ray
+    # ships them to the trials by value (user_module.registered()).
+    workload_functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -130,6 +134,7 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
         "cpus_per_trial": settings.cpus_per_trial,
         "gpus_per_trial": settings.gpus_per_trial,
         "objective": checked.objective,
+        "workload_functions": registered(),
     }
     constants = trial_constants(checked, out / "studies" / study_id)
     ids, regime, spaces = checked.strategy_ids, checked.regime, checked.spaces
@@ -221,4 +226,5 @@ def rerun_plan(
         cpus_per_trial=settings.cpus_per_trial,
         gpus_per_trial=settings.gpus_per_trial,
         objective=checked.objective,
+        workload_functions=registered(),
     )

@@ -40,12 +40,15 @@ from dals_tune.study.preflight import CheckedStudy, absolute_settings, check, in
 from dals_tune.study.progress import Printer, Progress
 from dals_tune.study.recording import record_trial, study_params, study_tags
 from dals_tune.study.settings import SearchSettings, StudyState
+from dals_tune.workloads.user_module import shipped_files
 
 NO_WINNER = "none"  # every strategy diverged or errored
 
 
 @dataclass
 class StudyResult:
+    """A finished study: what ``search`` prints, and what ``dals_tune.search`` returns."""
+
     study_id: str
     parent_run_id: str
     winner: str
@@ -53,6 +56,13 @@ class StudyResult:
     report_folder: Path
     leaderboard_markdown: str
     tune_runs: list[TuneRunTiming]
+
+    @property
+    def leaderboard(self) -> Any:
+        """The study's leaderboard (``leaderboard.csv``) as a pandas DataFrame, rank 1 first."""
+        import pandas
+
+        return pandas.read_csv(self.report_folder / "leaderboard.csv")
 
 
 @dataclass(frozen=True)
@@ -91,7 +101,9 @@ def run_search(
         settings = state.settings
         echo(f"resuming study {state.study_id} (phase: {state.phase})")
     checked = check(settings)
-    cluster = ray_tune.connect(settings.address, verbose=verbose)
+    cluster = ray_tune.connect(
+        settings.address, verbose=verbose, py_modules=shipped_files(settings.workload)
+    )
     try:
         tracker = tracking.open_store(out, settings.tracking_uri)
         if state_path is None:
@@ -133,6 +145,7 @@ def run_search(
 def _new_study_id(checked: CheckedStudy) -> str:
     name = checked.settings.workload.removeprefix("csv:")
     name = Path(name).stem if checked.settings.workload.startswith("csv:") else name
+    name = name.replace(":", "-")  # a user's module:function
     # The random suffix keeps two studies started in the same second apart (same --out).
     return f"{name}-{checked.regime}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
 

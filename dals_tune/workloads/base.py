@@ -192,22 +192,26 @@ class Workload:
     def evaluate(self, model: nn.Module, split: str) -> dict[str, float]:
         """``{"loss": mean loss, <metric>: value}`` on ``"val"`` or ``"test"``, in eval mode
         and without gradients; the model's train/eval mode is restored afterwards."""
-        data = self.split(split)
         was_training = model.training
         model.eval()
         totals = SplitTotals(self.objective.metric, self.loss, self.custom_metric)
         with torch.no_grad():
-            for inputs, targets in self._in_order(data):
+            for inputs, targets in self.evaluation_batches(split):
                 totals.add(self.forward(model, inputs), targets)
         model.train(was_training)
         return totals.result()
 
-    def _in_order(self, data: Split | DatasetSplit) -> Iterator[tuple[Inputs, torch.Tensor]]:
+    def evaluation_batches(
+        self, split: str, size: int | None = None
+    ) -> Iterator[tuple[Inputs, torch.Tensor]]:
+        """``(inputs, targets)`` of a split in index order, unaugmented, ``size`` at a time
+        (the evaluation batch size by default)."""
+        data, size = self.split(split), size or self.eval_batch_size
         if isinstance(data, DatasetSplit):
-            yield from data.in_order(self.eval_batch_size, self.device)
+            yield from data.in_order(size, self.device)
             return
-        for start in range(0, len(data), self.eval_batch_size):
-            index = torch.arange(start, min(start + self.eval_batch_size, len(data)))
+        for start in range(0, len(data), size):
+            index = torch.arange(start, min(start + size, len(data)))
             yield self.make_batch(data, index, None), data.labels[index.to(data.labels.device)]
 
     def split(self, name: str) -> Split | DatasetSplit:

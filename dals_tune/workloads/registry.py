@@ -29,13 +29,15 @@ CSV_PREFIX = "csv:"
 
 
 def workload_ids() -> list[str]:
-    return [*WORKLOADS, f"{CSV_PREFIX}PATH"]
+    return [*WORKLOADS, f"{CSV_PREFIX}PATH", "module:function"]
 
 
 def build_workload(config: Mapping[str, Any]) -> Workload:
     """Build the workload a trial config names (``workload``, ``regime``, ``seed``,
     ``data_dir``, ``subset``, ``eval_subset``, ``model``, ``label_column``, ``text_column``,
-    ``device``, ``batch_size``, ``max_length``; other keys are ignored)."""
+    ``device``, ``batch_size``, ``max_length``; other keys are ignored). ``workload`` is a
+    built-in id, ``csv:PATH``, or a user's ``module:function``
+    (:mod:`dals_tune.workloads.user_module`)."""
     settings = read_config(config)
     return builder_for(settings.workload)(settings)
 
@@ -45,6 +47,10 @@ def builder_for(workload: str) -> Builder:
         from dals_tune.workloads.tabular import build_csv
 
         return build_csv
+    from dals_tune.workloads.user_module import build_user_workload, is_user_workload
+
+    if is_user_workload(workload):
+        return build_user_workload
     if workload not in WORKLOADS:
         close = difflib.get_close_matches(workload, list(WORKLOADS), n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

@@ -23,10 +23,14 @@ class Cluster:
     nodes: int
 
 
-def connect(address: str | None = None, verbose: bool = False) -> Cluster:
+def connect(
+    address: str | None = None, verbose: bool = False, py_modules: list[str] | None = None
+) -> Cluster:
     """Start a local Ray (``address=None``) or join a running cluster (``"auto"`` or
     ``HOST:PORT``). An unreachable address raises ``ValueError`` within seconds, before
-    anything is written; Ray's own logs reach the console only when ``verbose``."""
+    anything is written; Ray's own logs reach the console only when ``verbose``.
+    ``py_modules`` (a user's workload module or package) go to every worker through the
+    job's runtime environment, on this machine and on every node of a cluster alike."""
     if not verbose:
         for name in _NOISY_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -43,6 +47,7 @@ def connect(address: str | None = None, verbose: bool = False) -> Cluster:
             log_to_driver=verbose,
             logging_level=logging.INFO if verbose else logging.ERROR,
             configure_logging=True,
+            runtime_env={"py_modules": list(py_modules)} if py_modules else None,
         )
     except (ConnectionError, RuntimeError, ray.exceptions.RayError) as error:
         ray.shutdown()

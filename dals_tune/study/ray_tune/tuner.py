@@ -44,6 +44,8 @@ def run_trials(
     hearing = collector.Collector(plan, on_trial_done, on_trial_saved)
     collector.COLLECTORS[plan.name] = hearing
     resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
+    if plan.workload_functions:  # defined in the running script: shipped by value
+        trainable = tune.with_parameters(trainable, workload_functions=plan.workload_functions)
     runnable = tune.with_resources(trainable, resources)
     try:
         if plan_started(plan):
