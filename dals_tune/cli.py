@@ -22,6 +22,7 @@ from dals_tune.cli_options import (
     positive_int,
     workload_options,
 )
+from dals_tune.objective import Objective
 from dals_tune.study.settings import MODES, SCHEDULERS, SEARCHERS, SearchSettings
 from dals_tune.trial import REGIMES, TrialSpec
 
@@ -235,11 +236,17 @@ def run_train(args: argparse.Namespace) -> int:
         **parse_assignments(args.set),
     }
     spec = TrialSpec.from_config(config)
-    columns = ("epoch", "train_loss", "val_loss", "val_acc", "test_acc", "epoch_seconds")
     progress: list[tqdm] = []  # opened at the first epoch, after the config was accepted
+    columns: list[str] = []
 
     def show(metrics: dict, _checkpoint: object) -> None:
         if not progress:
+            # The workload's metric m, from the best_val_<m> every epoch reports.
+            best = next((key for key in metrics if key.startswith("best_val_")), "best_val_acc")
+            metric = best.removeprefix("best_")
+            shown = ["val_loss"] if metric == "val_loss" else ["val_loss", metric]
+            tested = metric.replace("val_", "test_", 1)
+            columns.extend(["epoch", "train_loss", *shown, tested, "epoch_seconds"])
             bar = tqdm(
                 total=args.epochs,
                 desc=f"{args.strategy} on {args.workload}",
@@ -263,7 +270,8 @@ def run_train(args: argparse.Namespace) -> int:
         )
     if record.status == "diverged":
         print(f"status=diverged at epoch {record.final['epoch']}")
-    print(f"test_acc_at_best_val={record.final['test_acc_at_best_val']:.4f}")
+    objective = Objective.from_record(described)
+    print(f"{objective.test_at_best_key}={record.final[objective.test_at_best_key]:.4f}")
     return 0
 
 

@@ -33,8 +33,15 @@ def cross_entropy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean squared error; a ``(batch, 1)`` output against ``(batch,)`` targets is one value
-    per example, not a broadcast."""
-    return F.mse_loss(_like_targets(outputs, targets), targets)
+    per example, not a broadcast (any other shape mismatch is refused: torch would
+    broadcast it silently into a meaningless loss)."""
+    outputs = _like_targets(outputs, targets)
+    if outputs.shape != targets.shape:
+        raise ValueError(
+            f"mse: outputs of shape {tuple(outputs.shape)} against targets of shape "
+            f"{tuple(targets.shape)}; the model should give one value per target"
+        )
+    return F.mse_loss(outputs, targets)
 
 
 LOSSES: dict[str, LossFunction] = {"cross_entropy": cross_entropy, "mse": mse}

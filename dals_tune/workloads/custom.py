@@ -131,7 +131,7 @@ def workload(
     """
     if not isinstance(name, str) or not name.strip():
         raise ValueError("workload name must be a non-empty string")
-    if not callable(model):
+    if isinstance(model, nn.Module) or not callable(model):
         raise ValueError(
             f"model must be a factory (a callable returning a fresh nn.Module), got "
             f"{type(model).__name__}; write model=lambda: MyNet()"
