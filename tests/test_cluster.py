@@ -33,6 +33,7 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
+import user_modules
 
 from dals_tune import tracking
 
@@ -115,12 +116,23 @@ def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(two_node_cluster
     cluster = two_node_cluster
     assert sorted(cluster.node_cpus.values()) == [1.0, 1.0], cluster.node_cpus
     out = tmp_path / "runs"
+    # A user's own workload, a package in the folder the study runs from and on no path:
+    # the workers of both nodes get it through the job's runtime environment.
+    package = tmp_path / "cluster_tasks"
+    user_modules.write_module(package, "__init__", "")
+    source = user_modules.REGRESSION.replace("size=480", "size=4800")
+    for small, large in (
+        ("[:320]", "[:4000]"),
+        ("[320:400]", "[4000:4400]"),
+        ("[400:]", "[4400:]"),
+    ):
+        source = source.replace(small, large)
+    user_modules.write_module(package, "regression", source)
     driver = search(
         cluster.address,
-        {**cluster.environment, "TUNE_MAX_PENDING_TRIALS_PG": "2"},
-        "--workload", "synthetic", "--strategies", "cosine_sgd,adamw", "--samples", "3",
-        "--max-epochs", "2", "--seeds", "1", "--subset", "4000", "--eval-subset", "1000",
-        out=out,
+        {**cluster.environment, "TUNE_MAX_PENDING_TRIALS_PG": "2", "PYTHONPATH": ""},
+        "--workload", "cluster_tasks.regression:build", "--strategies", "cosine_sgd,adamw",
+        "--samples", "3", "--max-epochs", "2", "--seeds", "1", out=out,
     )  # fmt: skip
     printed = driver.stdout + driver.stderr
     assert driver.returncode == 0, printed[-4000:]
@@ -134,6 +146,8 @@ def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(two_node_cluster
     node_of = {run["name"]: run["tags"].get("node_id", "") for run in runs}
     assert all(node_of.values()), node_of
     assert set(node_of.values()) == set(cluster.node_cpus), node_of
+    assert all(run["tags"]["status"] in ("completed", "pruned") for run in runs)
+    assert all("best_val_rmse" in run["metrics"] for run in runs)
 
 
 @pytest.mark.slow
