@@ -12,10 +12,19 @@ Grouping rules, first match wins:
    layer 0, block i is layer i + 1, everything after the blocks (pooler, pre-classifier,
    classifier) is the last layer;
 3. otherwise the model's top-level children in registration order. Children without
-   parameters (activations, dropout) are not layers, and a wrapper whose parameters all live
-   in one child is looked through, so ``Wrapper(nn.Sequential(...))`` groups like the
-   ``Sequential``. Parameters registered on the module itself come first, as a layer of their
-   own.
+   parameters (activations, dropout, a head whose weight is tied to an earlier child's) are
+   not layers, and a wrapper whose parameters all live in one child is looked through, so
+   ``Wrapper(nn.Sequential(...))`` groups like the ``Sequential``. Parameters registered on
+   the module itself come first, as a layer of their own;
+4. within rule 3, a ``nn.ModuleList`` child is a stack of blocks (a GPT's or a ViT's), so
+   each of its elements is a layer of its own (``h.0``, ``h.1``, ...). A model with such a
+   stack is read as embeddings → blocks → head: the children before the first stack are one
+   layer (named ``embeddings`` when there are several, like token and position embeddings),
+   the children after the last stack are one last layer (``head`` when there are several,
+   e.g. a final norm and an untied output projection), and a child between two stacks stays
+   a layer of its own. A ``nn.ModuleDict`` child holding such a stack (nanoGPT's
+   ``transformer``) is a namespace: its members count as children. Models without a
+   ``ModuleList`` child are grouped by rule 3 alone.
 """
 
 from __future__ import annotations
@@ -142,25 +151,65 @@ def _default_keys(model: nn.Module, named: list[tuple[str, nn.Parameter]]) -> li
             return _transformer_keys(named, *blocks)
     prefix = _unwrapped_prefix(model)
     module = model.get_submodule(prefix) if prefix else model
-    children = [name for name, child in module.named_children() if _has_parameters(child)]
     head = f"{prefix}." if prefix else ""
+    layer_of = _child_layers(module, head)
     # Own parameters (a class token, a learned scale) sit at the input end: rank -1.
     keys: list[Hashable] = []
     for name, _ in named:
         local = name[len(head) :] if name.startswith(head) else name
-        child = local.split(".", 1)[0]
-        if child in children and "." in local:
-            keys.append((children.index(child), f"{head}{child}"))
-        else:
-            keys.append((-1, "(own parameters)"))
+        key = None
+        for (child, element), layer in layer_of.items():
+            if local.startswith(f"{child}.{element}." if element else f"{child}."):
+                key = layer
+                break
+        keys.append(key if key is not None else (-1, "(own parameters)"))
     return keys
+
+
+def _child_layers(module: nn.Module, head: str) -> dict[tuple[str, str | None], tuple[int, str]]:
+    """``(child, element or None) -> (rank, layer name)`` for the children that own
+    parameters; ``element`` is set for the members of a ``ModuleList`` child (rule 4)."""
+    children = _owning_children(module, _stack_namespaces(module))
+    stacks = [i for i, (_, child) in enumerate(children) if isinstance(child, nn.ModuleList)]
+    if not stacks:
+        return {(name, None): (rank, f"{head}{name}") for rank, (name, _) in enumerate(children)}
+    slots: list[tuple[list[tuple[str, str | None]], str]] = []  # (members, layer name)
+
+    def group(part: list[tuple[str, nn.Module]], several: str) -> None:
+        if part:
+            name = f"{head}{part[0][0]}" if len(part) == 1 else several
+            slots.append(([(child, None) for child, _ in part], name))
+
+    group(children[: stacks[0]], "embeddings")
+    for name, child in children[stacks[0] : stacks[-1] + 1]:
+        if isinstance(child, nn.ModuleList):
+            for element, _ in _owning_children(child):
+                slots.append(([(name, element)], f"{head}{name}.{element}"))
+        else:
+            slots.append(([(name, None)], f"{head}{name}"))
+    group(children[stacks[-1] + 1 :], "head")
+    return {
+        member: (rank, name) for rank, (members, name) in enumerate(slots) for member in members
+    }
+
+
+def _stack_namespaces(module: nn.Module) -> set[str]:
+    """Children that are ``ModuleDict`` namespaces around a stack of blocks, like nanoGPT's
+    ``transformer`` next to an untied ``lm_head``: their members are read as the model's own
+    children, so the embeddings, blocks and final norm inside them become layers."""
+    return {
+        name
+        for name, child in module.named_children()
+        if isinstance(child, nn.ModuleDict)
+        and any(isinstance(member, nn.ModuleList) for member in child.children())
+    }
 
 
 def _unwrapped_prefix(model: nn.Module) -> str:
     """Descend through wrappers whose parameters all live in a single child."""
     prefix, module = "", model
     while not list(module.parameters(recurse=False)):
-        holders = [(n, c) for n, c in module.named_children() if _has_parameters(c)]
+        holders = _owning_children(module)
         if len(holders) != 1:
             break
         name, module = holders[0]
@@ -168,8 +217,27 @@ def _unwrapped_prefix(model: nn.Module) -> str:
     return prefix
 
 
-def _has_parameters(module: nn.Module) -> bool:
-    return next(module.parameters(), None) is not None
+def _owning_children(
+    module: nn.Module, namespaces: set[str] = frozenset()
+) -> list[tuple[str, nn.Module]]:
+    """The children that own a parameter, in registration order, with the members of the
+    ``namespaces`` children in their place (as ``namespace.member``). A parameter shared with
+    an earlier child (a language model's output head tied to its token embedding) belongs to
+    that earlier child, as in ``named_parameters``."""
+    candidates = []
+    for name, child in module.named_children():
+        if name in namespaces:
+            candidates.extend((f"{name}.{member}", m) for member, m in child.named_children())
+        else:
+            candidates.append((name, child))
+    seen = {id(p) for p in module.parameters(recurse=False)}
+    owners = []
+    for name, child in candidates:
+        fresh = [p for p in child.parameters() if id(p) not in seen]
+        seen.update(id(p) for p in fresh)
+        if fresh:
+            owners.append((name, child))
+    return owners
 
 
 def _is_transformers_model(model: nn.Module) -> bool:

@@ -1,4 +1,5 @@
-"""Depth mapping (DESIGN §2) on an MLP, a ConvNet, a torchvision ResNet and a BERT model."""
+"""Depth mapping (DESIGN §2) on an MLP, a ConvNet, a torchvision ResNet, a BERT model and
+GPT-style decoders (nanoGPT's layout and our own)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,66 @@ def test_bert_from_config_block_by_block():
     head = set(layers[-1].parameter_names)
     assert {"classifier.weight", "bert.pooler.dense.weight"} <= head
     assert [layer.depth for layer in layers] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert sum(len(layer.parameters) for layer in layers) == len(list(model.parameters()))
+
+
+class NanoGPTLike(nn.Module):
+    """nanoGPT's layout: a ModuleDict of embeddings, a ModuleList of blocks and a final norm,
+    and an output head tied to the token embedding."""
+
+    def __init__(self, blocks: int = 3, tied: bool = True) -> None:
+        super().__init__()
+        self.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(16, 8),
+                "wpe": nn.Embedding(4, 8),
+                "drop": nn.Dropout(0.0),
+                "h": nn.ModuleList(
+                    nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8)) for _ in range(blocks)
+                ),
+                "ln_f": nn.LayerNorm(8),
+            }
+        )
+        self.lm_head = nn.Linear(8, 16, bias=False)
+        if tied:
+            self.lm_head.weight = self.transformer.wte.weight
+
+
+def test_a_stack_of_blocks_is_one_layer_per_block_between_embeddings_and_head():
+    layers = layers_of(NanoGPTLike())
+    assert [layer.name for layer in layers] == [
+        "embeddings",
+        "transformer.h.0",
+        "transformer.h.1",
+        "transformer.h.2",
+        "transformer.ln_f",
+    ]
+    assert [layer.depth for layer in layers] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert layers[0].parameter_names == ("transformer.wte.weight", "transformer.wpe.weight")
+    assert layers[2].parameter_names[0].startswith("transformer.h.1.")
+    untied = layers_of(NanoGPTLike(blocks=2, tied=False))
+    assert [layer.name for layer in untied] == [
+        "embeddings",
+        "transformer.h.0",
+        "transformer.h.1",
+        "head",
+    ]
+    assert untied[-1].parameter_names[-1] == "lm_head.weight"
+
+
+def test_our_gpt_embeddings_first_then_each_block_then_the_final_norm():
+    from dals_tune.workloads.gpt import GPT, GPTConfig
+
+    model = GPT(GPTConfig(blocks=3, width=16, heads=2, context=8))
+    layers = layers_of(model)
+    assert [layer.name for layer in layers] == [
+        "embeddings",
+        "blocks.0",
+        "blocks.1",
+        "blocks.2",
+        "final_norm",
+    ]
+    assert layers[0].parameter_names == ("token_embedding.weight", "position_embedding.weight")
     assert sum(len(layer.parameters) for layer in layers) == len(list(model.parameters()))
 
 
