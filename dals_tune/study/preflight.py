@@ -118,9 +118,10 @@ def absolute_settings(settings: SearchSettings) -> SearchSettings:
     changes["data_dir"] = str(resolve_data_dir(settings.data_dir).absolute())
     if settings.space_file is not None:
         changes["space_file"] = str(Path(settings.space_file).expanduser().absolute())
-    if settings.workload.startswith("csv:"):
-        path = Path(settings.workload.removeprefix("csv:")).expanduser().absolute()
-        changes["workload"] = f"csv:{path}"
+    for prefix in ("csv:", "lm:"):  # workloads named by a path
+        if settings.workload.startswith(prefix):
+            path = Path(settings.workload.removeprefix(prefix)).expanduser().absolute()
+            changes["workload"] = f"{prefix}{path}"
     return dataclasses.replace(settings, **changes)
 
 

@@ -143,9 +143,11 @@ def run_search(
 
 
 def _new_study_id(checked: CheckedStudy) -> str:
-    name = checked.settings.workload.removeprefix("csv:")
-    name = Path(name).stem if checked.settings.workload.startswith("csv:") else name
-    name = name.replace(":", "-")  # a user's module:function
+    prefix, colon, rest = checked.settings.workload.partition(":")
+    if colon and prefix in ("csv", "lm"):  # named by a path: its file or folder name
+        name = Path(rest).stem
+    else:
+        name = checked.settings.workload.replace(":", "-")  # a user's module:function
     # The random suffix keeps two studies started in the same second apart (same --out).
     return f"{name}-{checked.regime}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
 

@@ -24,12 +24,14 @@ WORKLOADS: dict[str, tuple[str, str]] = {
     "trec6": ("dals_tune.workloads.text", "build_trec6"),
     "rte": ("dals_tune.workloads.text", "build_rte"),
     "imdb": ("dals_tune.workloads.text", "build_imdb"),
+    "lm": ("dals_tune.workloads.language_model", "build_lm"),  # IMDb's reviews; lm:PATH
 }
 CSV_PREFIX = "csv:"
+LM_PREFIX = "lm:"
 
 
 def workload_ids() -> list[str]:
-    return [*WORKLOADS, f"{CSV_PREFIX}PATH", "module:function"]
+    return [*WORKLOADS, f"{CSV_PREFIX}PATH", f"{LM_PREFIX}PATH", "module:function"]
 
 
 def build_workload(config: Mapping[str, Any]) -> Workload:
@@ -43,6 +45,10 @@ def build_workload(config: Mapping[str, Any]) -> Workload:
 
 
 def builder_for(workload: str) -> Builder:
+    if workload.startswith(LM_PREFIX):
+        from dals_tune.workloads.language_model import build_lm
+
+        return build_lm
     if workload.startswith(CSV_PREFIX):
         from dals_tune.workloads.tabular import build_csv
 
