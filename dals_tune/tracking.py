@@ -32,16 +32,19 @@ from dals_tune.tracking_store import connect, log_batch, require_existing_store,
 # isort: split
 import mlflow
 from mlflow.entities import Metric, Param, RunStatus, ViewType
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
 import dals_tune
 from dals_tune.tracking_tags import (
+    DESCRIPTION_TAG,
     ERROR_TAG,
+    EXPERIMENT_KIND_TAG,
     GENERATION_TAG,
     GIT_COMMIT_TAG,
     KEY_TAG,
     KIND_TAG,
     LOGGED_TAG,
+    MODEL_TRAINING_KIND,
     PARENT_TAG,
     SEED_TAG,
     STATUS_TAG,
@@ -59,6 +62,7 @@ from dals_tune.tracking_tags import (
 MAX_LIST_PARAM = 16  # longer lists (grad_norms, per-step histories) are data, not parameters
 _KEY_SAFE = re.compile(r"[^\w\-. /:]")
 _STUDY_FILTER = f"tags.{KIND_TAG} = '{STUDY_KIND}'"
+_TRIAL_NUMBER = re.compile(r"(\d+)$")  # Ray's trial ids end in the trial's index: 3f2a_00003
 
 
 def open_store(out: Path, tracking_uri: str | None = None) -> Tracker:
@@ -87,14 +91,26 @@ class Tracker:
     # ----- writing -------------------------------------------------------------------------
 
     def experiment_for(self, workload: str) -> str:
-        """The id of the workload's experiment (named after the workload), created if new."""
+        """The id of the workload's experiment (named after the workload), created if new.
+
+        The experiment is marked as model training (``EXPERIMENT_KIND_TAG``), so MLflow 3
+        treats it as such rather than as a GenAI experiment; one an older version created
+        without the mark gets it here, when a study starts in it. A kind already set (by the
+        user, in the UI) is left as it is.
+        """
         experiment = self.client.get_experiment_by_name(workload)
         if experiment is not None:
+            if EXPERIMENT_KIND_TAG not in experiment.tags:
+                experiment_id = experiment.experiment_id
+                retry(
+                    lambda: self.client.set_experiment_tag(
+                        experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+                    )
+                )
             return experiment.experiment_id
         location = f"{self.artifact_root}/{_safe_folder(workload)}" if self.artifact_root else None
+        kind = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
         try:
-            # The UI opens a classic-ML experiment on its runs table (not the GenAI views).
-            kind = {"mlflow.experimentKind": "custom_model_development"}
             return retry(lambda: self.client.create_experiment(workload, location, kind))
         except mlflow.exceptions.MlflowException:
             # Another process created it between the lookup and the create.
@@ -142,6 +158,8 @@ class Tracker:
         seed: int | None = None,
         tags: Mapping[str, Any] | None = None,
         documents: Mapping[str, Mapping[str, Any]] | None = None,
+        started_at: float | None = None,
+        ended_at: float | None = None,
     ) -> str:
         """Record one finished trial as a child run of the study; return the child's run id.
 
@@ -158,6 +176,16 @@ class Tracker:
         ``node_id``...); the identity tags above win over them. ``documents`` are JSON
         artifacts of the child, by file name: data too long for params or metrics, such as
         the per-step gradient norms (``grad_norms.json``).
+
+        ``started_at``/``ended_at`` (seconds since the epoch) are when the trial really ran:
+        the run's start and end, so its duration is the training's and not the moment it
+        took to log it. With ``started_at``, epoch ``k``'s metrics are stamped at
+        ``started_at + time_total_s`` of that epoch (else ``+ Σ epoch_seconds`` up to it),
+        so MLflow's wall-time axis follows the trial's timeline. Without them the run starts
+        and ends as it is logged.
+
+        The run is named for people: ``adamw · trial 3`` (the number ending Ray's trial id)
+        or, for a seed re-run, ``adamw · seed 3``.
         """
         if status not in TRIAL_STATUSES:
             raise ValueError(f"unknown trial status {status!r}; use one of {TRIAL_STATUSES}")
@@ -189,14 +217,20 @@ class Tracker:
             tags[SEED_TAG] = str(seed)
         if error is not None:
             tags[ERROR_TAG] = _tag_value(error)
-        name = f"{strategy}-{trial_id}" + ("" if seed is None else f"-seed{seed}")
-        run = retry(lambda: self.client.create_run(experiment_id, tags=tags, run_name=name))
+        name = trial_run_name(strategy, trial_id, seed)
+        start_ms, end_ms = _milliseconds(started_at), _milliseconds(ended_at)
+        run = retry(
+            lambda: self.client.create_run(
+                experiment_id, start_time=start_ms, tags=tags, run_name=name
+            )
+        )
         run_id = run.info.run_id
-        log_batch(self.client, run_id, metrics=_epoch_metrics(epochs), params=_params(params))
+        metrics = _epoch_metrics(epochs, started_at)
+        log_batch(self.client, run_id, metrics=metrics, params=_params(params))
         for name, document in (documents or {}).items():
             self.client.log_dict(run_id, dict(document), name)
         final = RunStatus.to_string(RunStatus.FAILED if status == "errored" else RunStatus.FINISHED)
-        retry(lambda: self.client.set_terminated(run_id, final))
+        retry(lambda: self.client.set_terminated(run_id, final, end_time=end_ms))
         # Last: a child with this tag is complete, status included (a kill before it leaves a
         # child that the next call deletes and writes again).
         retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
@@ -209,11 +243,17 @@ class Tracker:
         winner_val_acc: float,
         artifacts: Iterable[Path] = (),
         status: str = "FINISHED",
+        *,
+        description: str = "",
     ) -> None:
         """Tag the winner, attach the report files and end the study's parent run.
 
         ``status`` is an MLflow run status (FINISHED, FAILED or KILLED). Every artifact must
-        exist; a missing one raises ``ValueError`` before anything is changed.
+        exist; a missing one raises ``ValueError`` before anything is changed. A file is
+        attached at the top of the run's artifacts under its name, a folder as a folder of
+        that name. ``description`` (Markdown: the winner, the leaderboard, the plots) becomes
+        the run's description (``DESCRIPTION_TAG``), the first thing its page shows; one
+        longer than MLflow keeps is cut at a line, saying so.
         """
         files = [Path(path) for path in artifacts]
         missing = [str(path) for path in files if not path.exists()]
@@ -222,6 +262,8 @@ class Tracker:
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise ValueError(f"unknown run status {status!r}; use FINISHED, FAILED or KILLED")
         tags = {WINNER_TAG: winner, WINNER_VAL_ACC_TAG: repr(float(winner_val_acc))}
+        if description:
+            tags[DESCRIPTION_TAG] = _description_value(description)
         log_batch(
             self.client,
             parent_run_id,
@@ -370,12 +412,32 @@ def _params(params: Mapping[str, Any]) -> list[Param]:
     return out
 
 
-def _epoch_metrics(epochs: Iterable[Mapping[str, Any]]) -> list[Metric]:
+def trial_run_name(strategy: str, trial_id: str, seed: int | None = None) -> str:
+    """A child run's name: ``adamw · trial 3`` for a search trial (the number that ends
+    its trial id, else the whole id), ``adamw · seed 3`` for a seed re-run."""
+    if seed is not None:
+        return f"{strategy} · seed {seed}"
+    number = _TRIAL_NUMBER.search(str(trial_id))
+    return f"{strategy} · trial {int(number.group(1)) if number else trial_id}"
+
+
+def _epoch_metrics(
+    epochs: Iterable[Mapping[str, Any]], started_at: float | None = None
+) -> list[Metric]:
+    """Every numeric value of every epoch at ``step = epoch``; stamped at the epoch's end on
+    the trial's own clock when ``started_at`` is known (see ``Tracker.log_trial``)."""
     metrics = []
     now = int(time.time() * 1000)
+    elapsed = 0.0
     for position, epoch in enumerate(epochs, start=1):
         step = epoch.get("epoch", position)
         step = int(step) if isinstance(step, (int, float)) and math.isfinite(step) else position
+        elapsed += _seconds(epoch.get("epoch_seconds"))
+        stamp = now
+        if started_at is not None:
+            total = epoch.get("time_total_s")
+            since_start = _seconds(total) if _seconds(total) > 0 else elapsed
+            stamp = _milliseconds(started_at + since_start)
         for key, value in _flatten(epoch).items():
             if key == "epoch" or isinstance(value, str) or value is None:
                 continue
@@ -383,8 +445,31 @@ def _epoch_metrics(epochs: Iterable[Mapping[str, Any]]) -> list[Metric]:
                 number = float(value)  # ints, floats, bools, numpy and 0-d torch scalars
             except (TypeError, ValueError):
                 continue
-            metrics.append(_metric(_safe_key(key), number, step, now))
+            metrics.append(_metric(_safe_key(key), number, step, stamp))
     return metrics
+
+
+def _seconds(value: Any) -> float:
+    """A duration a trainer reported, 0 when missing or not a finite number."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+
+
+def _milliseconds(seconds: float | None) -> int | None:
+    """Seconds since the epoch as MLflow's milliseconds; None stays None (MLflow: now)."""
+    return None if seconds is None else round(seconds * 1000)
+
+
+def _description_value(text: str) -> str:
+    """A description MLflow can store: within its tag limit, cut at a line if longer."""
+    if len(text) <= MAX_TAG_VAL_LENGTH:
+        return text
+    cut = "\n\n… (cut to fit; the full leaderboard is the artifact leaderboard.md)\n"
+    kept = text[: MAX_TAG_VAL_LENGTH - len(cut)]
+    return kept[: kept.rfind("\n") + 1 or len(kept)].rstrip("\n") + cut
 
 
 def _metric(key: str, value: float, step: int, timestamp: int | None = None) -> Metric:
@@ -405,6 +490,7 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 def _as_record(run: Any) -> dict[str, Any]:
     return {
         "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
         "name": run.info.run_name,
         "status": run.info.status,
         "start_time": run.info.start_time,

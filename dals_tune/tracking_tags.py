@@ -8,6 +8,13 @@ own. Nothing heavy is imported here, so a reader can use the names without loadi
 
 from __future__ import annotations
 
+# ----- on the experiment (one per workload) ---------------------------------------------------
+
+# MLflow's own: which of its UI's views the experiment belongs to. MLflow 3 opens an
+# experiment without it in the GenAI views (traces, evaluations); a study is model training.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+
 # ----- on every run ---------------------------------------------------------------------------
 
 KIND_TAG = "kind"  # STUDY_KIND on a study's parent run, one of TRIAL_KINDS on a child
@@ -34,6 +41,9 @@ VERSION_TAG = "dals_tune.version"
 GIT_COMMIT_TAG = "git_commit"
 WINNER_TAG = "dals.winner"
 WINNER_VAL_ACC_TAG = "dals.winner_val_acc"  # Objective.winner_key of an accuracy study
+# MLflow's own: the run's description, shown first on its page (Markdown). On a study's
+# parent run: the winner, the leaderboard and the plots attached (``Tracker.finish_study``).
+DESCRIPTION_TAG = "mlflow.note.content"
 
 # ----- a study's child runs (trials and seed re-runs) ---------------------------------------
 

@@ -2,8 +2,10 @@
 
 The server is ``python -m mlflow server`` in a child process: one uvicorn worker, no job
 runner, MLflow's security middleware on. This module checks the store and the port before
-starting it, waits until it answers, and stops it cleanly on Ctrl-C, SIGTERM or SIGHUP. The
-server inherits the environment that importing ``tracking_store`` sets (no MLflow telemetry).
+starting it, waits until it answers, prints direct links to the latest study (its parent
+run, and the runs table showing only its runs), and stops it cleanly on Ctrl-C, SIGTERM or
+SIGHUP. The server inherits the environment that importing ``tracking_store`` sets (no MLflow
+telemetry).
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from dals_tune.tracking_store import ARTIFACTS_FOLDER, STORE_FILE, check_uri
+from dals_tune.tracking_tags import PARENT_TAG
 
 # Hosts MLflow's security middleware accepts by default (with private addresses); any other
 # --host is added to its allowlist, so the printed address works.
 _DEFAULT_ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0", "::")
+# MLflow 3's UI chooses its views by this query parameter (else the browser's last choice,
+# GenAI on a fresh profile), not by the experiment's kind tag: the links name the model
+# training views, and the UI keeps the parameter as one navigates from them.
+_MODEL_TRAINING_VIEW = {"workflowType": "machine_learning"}
 
 
 def serve_ui(
@@ -41,8 +48,8 @@ def serve_ui(
     ``<out>/mlartifacts``, where ``open_store`` puts them) or on ``tracking_uri``, with one
     uvicorn worker and without MLflow's job runner: one reader of a local store needs no more.
     MLflow's security middleware stays on (Host headers: localhost, loopback and private
-    addresses, plus ``host``). Prints ``MLflow UI: http://HOST:PORT`` once the server answers.
-    Ctrl-C (or SIGTERM) stops the server and returns 0.
+    addresses, plus ``host``). Prints ``MLflow UI: http://HOST:PORT`` once the server answers,
+    then the links of :func:`study_links`. Ctrl-C (or SIGTERM) stops the server and returns 0.
 
     A missing store or a port in use raises ``ValueError`` before anything is started or
     created.
@@ -74,14 +81,53 @@ def serve_ui(
     server = subprocess.Popen(command, env=environment, start_new_session=True)
     previous = _set_stop_handlers(dict.fromkeys(_STOP_SIGNALS, _interrupt))
     try:
+        base_url = f"http://{_url_host(host)}:{port}"
+        links = study_links(base_url, out, tracking_uri)  # while the server starts
         if _wait_until_answering(server, host, port):
-            print(f"MLflow UI: http://{_url_host(host)}:{port}  (Ctrl-C to stop)", flush=True)
+            print(f"MLflow UI: {base_url}  (Ctrl-C to stop)", flush=True)
+            print("\n".join(links), flush=True)
         return server.wait()
     except KeyboardInterrupt:
         return 0
     finally:
         _set_stop_handlers(previous)
         _stop_server(server)
+
+
+def study_links(base_url: str, out: str | Path, tracking_uri: str | None = None) -> list[str]:
+    """Lines with direct links to the store's latest study: its parent run's page (the
+    winner, the leaderboard, the plots) and the experiment's runs table filtered to that
+    study's trials and re-runs, both in MLflow's model training views. A store without a
+    study, or one that cannot be read, gets one line saying so: the UI is served anyway."""
+    from dals_tune import tracking
+
+    try:
+        studies = tracking.open_existing_store(out, tracking_uri).all_studies()
+    except Exception as error:  # MLflow raises many kinds; the UI is still worth serving
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        return [f"(no links to the latest study: {reason})"]
+    if not studies:
+        return ["(no study in this store yet: python -m dals_tune search writes one)"]
+    study = studies[0]
+    experiment, parent = study["experiment_id"], study["run_id"]
+    view = urlencode(_MODEL_TRAINING_VIEW)
+    # Filtered and sorted by anything but the start time, the UI lists the children as
+    # rows of their own, not folded under the study's run; by name, grouped by strategy.
+    only_its_runs = urlencode(
+        {
+            **_MODEL_TRAINING_VIEW,
+            "searchFilter": f"tags.`{PARENT_TAG}` = '{parent}'",
+            "orderByKey": "tags.`mlflow.runName`",
+            "orderByAsc": "true",
+        },
+        quote_via=quote,
+    )
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(study["start_time"] / 1000))
+    return [
+        f"latest study ({study['name']}, started {started}):",
+        f"  its run:  {base_url}/#/experiments/{experiment}/runs/{parent}?{view}",
+        f"  its runs: {base_url}/#/experiments/{experiment}/runs?{only_its_runs}",
+    ]
 
 
 def _ui_store_options(out: str | Path, tracking_uri: str | None) -> list[str]:

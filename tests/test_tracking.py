@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import time
 from pathlib import Path
 
 import pytest
 from unprivileged import give_to_unprivileged_user, ran_as, run_unprivileged
 
-from dals_tune.tracking import Tracker, open_store
+from dals_tune.reports.leaderboard import LeaderboardRow
+from dals_tune.study.recording import study_description, winner_line
+from dals_tune.tracking import Tracker, open_store, trial_run_name
 
 STUDY_TAGS = {
     "dataset": "synthetic",
@@ -329,3 +332,133 @@ def test_two_processes_log_to_one_sqlite_store_at_once(tmp_path):
     assert len(trials) == 20
     assert len({trial["tags"]["trial_id"] for trial in trials}) == 20
     assert all(trial["status"] == "FINISHED" for trial in trials)
+
+
+def test_a_trial_logged_with_its_times_starts_and_ends_when_it_ran(tmp_path):
+    """The run's duration is the training's; each epoch's metrics are stamped on the trial's
+    own timeline (start + time_total_s, else + Σ epoch_seconds), for MLflow's wall-time axis."""
+    tracker = open_store(tmp_path)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    started = 1_700_000_000.25
+    with_totals = [
+        {"epoch": 1, "val_acc": 0.5, "epoch_seconds": 2.0, "time_total_s": 2.5},
+        {"epoch": 2, "val_acc": 0.7, "epoch_seconds": 2.0, "time_total_s": 4.75},
+    ]
+    run_id = tracker.log_trial(
+        parent, "t1", "dals", 3, "completed", {}, with_totals, started_at=started,
+        ended_at=started + 4.75,
+    )  # fmt: skip
+    info = tracker.client.get_run(run_id).info
+    assert (info.start_time, info.end_time) == (1_700_000_000_250, 1_700_000_005_000)
+    history = tracker.client.get_metric_history(run_id, "val_acc")
+    assert sorted((m.step, m.timestamp) for m in history) == [
+        (1, 1_700_000_002_750),
+        (2, 1_700_000_005_000),
+    ]
+
+    only_epoch_seconds = [{"epoch": k, "val_acc": 0.5, "epoch_seconds": 1.5} for k in (1, 2, 3)]
+    run_id = tracker.log_trial(
+        parent, "t2", "dals", 3, "completed", {}, only_epoch_seconds, started_at=started,
+        ended_at=started + 4.5,
+    )  # fmt: skip
+    history = tracker.client.get_metric_history(run_id, "val_acc")
+    assert sorted(m.timestamp - 1_700_000_000_250 for m in history) == [1500, 3000, 4500]
+
+
+def test_a_trial_logged_without_times_starts_and_ends_as_it_is_logged(tmp_path):
+    tracker = open_store(tmp_path)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    before = time.time() * 1000
+    run_id = tracker.log_trial(parent, "t1", "dals", 3, "completed", {}, epochs_of([0.5]))
+    info = tracker.client.get_run(run_id).info
+    assert before - 1 <= info.start_time <= info.end_time <= time.time() * 1000 + 1
+
+
+def test_runs_are_named_by_strategy_and_trial_or_seed_once(tmp_path):
+    assert trial_run_name("adamw", "4f3e2_00003") == "adamw · trial 3"
+    assert trial_run_name("adamw", "t12") == "adamw · trial 12"
+    assert trial_run_name("adamw", "default") == "adamw · trial default"
+    assert trial_run_name("radam", "radam", seed=3) == "radam · seed 3"
+    tracker = open_store(tmp_path)
+    parent, ids = log_study(tracker, tmp_path)
+    names = {trial["run_id"]: trial["name"] for trial in tracker.trials_of(parent)}
+    assert names[ids["t1"]] == "dals · trial 1"
+    assert names[ids["rerun2"]] == "dals · seed 2"
+    assert tracker.client.get_run(ids["rerun2"]).data.tags["dals.key"] == "rerun:t1:2"
+
+
+def test_the_study_description_is_the_runs_description(tmp_path):
+    tracker = open_store(tmp_path)
+    parent = tracker.start_study("synthetic", STUDY_TAGS, {})
+    tracker.finish_study(parent, "dals", 0.8, description="**Winner: dals**\n\n| a |\n|---|\n")
+    assert tracker.client.get_run(parent).data.tags["mlflow.note.content"] == (
+        "**Winner: dals**\n\n| a |\n|---|\n"
+    )
+    too_long = tracker.start_study("synthetic", STUDY_TAGS, {})
+    rows = "".join(f"| row {index} | {'x' * 60} |\n" for index in range(400))
+    tracker.finish_study(too_long, "dals", 0.8, description="**Winner: dals**\n\n" + rows)
+    kept = tracker.client.get_run(too_long).data.tags["mlflow.note.content"]
+    assert len(kept) <= 8000 and kept.startswith("**Winner: dals**")
+    assert kept.endswith("the full leaderboard is the artifact leaderboard.md)\n")
+    assert "| row 0 |" in kept and all(line.endswith("|") for line in kept.splitlines()[2:-2])
+
+
+def test_experiments_are_marked_as_model_training_new_and_old(tmp_path):
+    """MLflow 3 shows an experiment without the mark in its GenAI views; one created before
+    the mark existed gets it when a study starts in it, and a kind the user chose stays."""
+    tracker = open_store(tmp_path)
+    kind = "mlflow.experimentKind"
+    created = tracker.client.get_experiment(tracker.experiment_for("synthetic"))
+    assert created.tags[kind] == "custom_model_development"
+    old = tracker.client.create_experiment("old_workload")
+    chosen = tracker.client.create_experiment("chosen", tags={kind: "genai_development"})
+    tracker.start_study("old_workload", STUDY_TAGS, {})
+    tracker.start_study("chosen", STUDY_TAGS, {})
+    assert tracker.client.get_experiment(old).tags[kind] == "custom_model_development"
+    assert tracker.client.get_experiment(chosen).tags[kind] == "genai_development"
+
+
+def leaderboard_row(strategy: str, mean: float, std: float, seeds: int, spent: int, **rest):
+    fields = {
+        "rank": 0, "strategy": strategy, "generation": "3", "val_acc_mean": mean,
+        "val_acc_std": std, "test_acc_mean": mean, "test_acc_std": std, "seeds": seeds,
+        "trials": 2, "epochs_spent": spent, "best_trial_val_acc": mean, "default_val_acc": None,
+        "tuned_beats_default": None, "epochs_to_target": None, "seconds_to_target": None,
+        "failed": False, "note": "",
+    }  # fmt: skip
+    return LeaderboardRow(**{**fields, **rest})
+
+
+def test_the_description_heads_the_leaderboard_with_the_winner_and_ends_with_the_plots():
+    rows = [
+        leaderboard_row("dals", 0.93, 0.004, 3, 12),
+        leaderboard_row("adamw", 0.93, 0.01, 3, 15),
+        leaderboard_row("sgd", 0.80, 0.02, 3, 9),
+    ]
+    text = study_description(rows, "# Leaderboard: x\n\n| rank |\n", ["learning_curves.png"])
+    assert text.splitlines() == [
+        "**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs; tied "
+        "with adamw at 0.9300, ranked first by fewer epochs spent in the search (12 vs 15).",
+        "",
+        "# Leaderboard: x",
+        "",
+        "| rank |",
+        "",
+        "Plots (in the run's artifacts):",
+        "- `learning_curves.png`",
+    ]
+    alone = [leaderboard_row("dals", 0.9, math.nan, 0, 12)]
+    assert winner_line(alone) == (
+        "**Winner: dals**, val_acc 0.9000, the best search trial alone (no seed re-runs)."
+    )
+    failed = [leaderboard_row("dals", math.nan, math.nan, 2, 3, failed=True)]
+    assert winner_line(failed) == "**No winner**: every strategy's runs diverged or errored."
+
+
+def test_a_trials_times_come_from_when_its_results_were_reported():
+    from dals_tune.study.ray_tune.results import trial_times  # imports Ray: only here
+
+    epochs = {1: {"epoch": 1, "time_total_s": 2.5}, 2: {"epoch": 2, "time_total_s": 4.0}}
+    assert trial_times(epochs, {1: 1000.0, 2: 1001.5}) == (997.5, 1001.5)
+    assert trial_times({1: {"epoch": 1, "epoch_seconds": 2.0}}, {1: 50.0}) == (48.0, 50.0)
+    assert trial_times(epochs, {}) == (None, None)

@@ -23,7 +23,8 @@ STATUSES = ("completed", "pruned", "diverged", "errored")
 @dataclass(frozen=True)
 class TrialOutcome:
     """One finished trial: ``kind`` is "trial" (a search trial) or "rerun" (a seed re-run);
-    ``status`` is None until the driver has :func:`judged` it."""
+    ``status`` is None until the driver has :func:`judged` it. ``started_at``/``ended_at``:
+    when it ran, in seconds since the epoch (None when unknown), for the record's times."""
 
     trial_id: str
     kind: str
@@ -34,6 +35,8 @@ class TrialOutcome:
     error: str | None = None
     node_id: str | None = None
     status: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
 
     @property
     def seconds(self) -> float:

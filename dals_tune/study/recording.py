@@ -1,14 +1,14 @@
-"""What a study writes to the tracker: the parent run's tags and params, and a child run
-for each judged trial. MLflow itself stays behind :mod:`dals_tune.tracking`."""
+"""What a study writes to the tracker: the parent run's tags, params and description, and a
+child run for each judged trial. MLflow itself stays behind :mod:`dals_tune.tracking`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dals_tune import strategies
 from dals_tune.grad_norm_series import step_grad_norms
-from dals_tune.study.outcomes import TrialOutcome, is_default
+from dals_tune.study.outcomes import OBJECTIVE, TrialOutcome, is_default
 from dals_tune.study.preflight import CheckedStudy
 from dals_tune.tracking_tags import (
     BUDGET_TAG,
@@ -24,6 +24,9 @@ from dals_tune.tracking_tags import (
     SEED_TAG,
     SOURCE_TRIAL_TAG,
 )
+
+if TYPE_CHECKING:
+    from dals_tune.reports.leaderboard import LeaderboardRow
 
 
 def study_tags(checked: CheckedStudy) -> dict[str, Any]:
@@ -95,4 +98,50 @@ def record_trial(
         seed=outcome.seed if rerun else None,
         tags=tags,
         documents={GRAD_NORMS_DOCUMENT: norms} if norms is not None else None,
+        started_at=outcome.started_at,
+        ended_at=outcome.ended_at,
     )
+
+
+def study_description(
+    rows: Sequence[LeaderboardRow], leaderboard_markdown: str, plots: Sequence[str]
+) -> str:
+    """The study's parent run description (Markdown): what a reviewer opening the run needs
+    without clicking further. One line naming the winner with its validation score, how that
+    score was measured (seed re-runs or the best trial alone) and any tie it won on the
+    tie-break; then the leaderboard; then the plots attached, by artifact path."""
+    lines = [winner_line(rows), "", leaderboard_markdown.strip()]
+    if plots:
+        lines += ["", "Plots (in the run's artifacts):", *(f"- `{path}`" for path in plots)]
+    return "\n".join(lines) + "\n"
+
+
+def winner_line(rows: Sequence[LeaderboardRow]) -> str:
+    """``**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs``, with
+    the strategies it tied with and what broke the tie (``reports.leaderboard.rank_key``)."""
+    from dals_tune.reports.tables import format_accuracy, format_mean_std
+
+    if not rows or rows[0].failed:
+        return "**No winner**: every strategy's runs diverged or errored."
+    best = rows[0]
+    score = format_mean_std(best.val_acc_mean, best.val_acc_std)
+    if best.seeds == 0:
+        measured = "the best search trial alone (no seed re-runs)"
+    elif best.seeds == 1:
+        measured = "one seed re-run"
+    else:
+        measured = f"mean ± std over {best.seeds} seed re-runs"
+    line = f"**Winner: {best.strategy}**, {OBJECTIVE} {score}, {measured}"
+    shown = format_accuracy(best.val_acc_mean)
+    tied = [
+        row for row in rows[1:] if not row.failed and format_accuracy(row.val_acc_mean) == shown
+    ]
+    if tied:
+        names = ", ".join(row.strategy for row in tied)
+        if all(row.epochs_spent > best.epochs_spent for row in tied):
+            spent = ", ".join(str(row.epochs_spent) for row in tied)
+            reason = f"fewer epochs spent in the search ({best.epochs_spent} vs {spent})"
+        else:
+            reason = "name, with as many epochs spent in the search"
+        line += f"; tied with {names} at {shown}, ranked first by {reason}"
+    return line + "."

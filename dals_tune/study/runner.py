@@ -38,7 +38,12 @@ from dals_tune.study import plans
 from dals_tune.study.outcomes import TrialOutcome, best_outcome, judged
 from dals_tune.study.preflight import CheckedStudy, absolute_settings, check, interrupted_study
 from dals_tune.study.progress import Printer, Progress
-from dals_tune.study.recording import record_trial, study_params, study_tags
+from dals_tune.study.recording import (
+    record_trial,
+    study_description,
+    study_params,
+    study_tags,
+)
 from dals_tune.study.settings import SearchSettings, StudyState
 from dals_tune.workloads.user_module import shipped_files
 
@@ -257,12 +262,16 @@ class _StudyRunner:
             )
         )
         report = reports.write_study_report(self.tracker, self.state.parent_run_id, folder)
+        leaderboard_markdown = (folder / "leaderboard.md").read_text()
+        # finish_study attaches each file at the top of the run's artifacts, under its name.
+        plots = [path.name for path in report.files if path.suffix == ".png"]
         self.tracker.finish_study(
             self.state.parent_run_id,
             report.winner or NO_WINNER,
             report.winner_val_acc,
             [*report.files, config_path],
             status="FINISHED" if report.winner else "FAILED",
+            description=study_description(report.rows, leaderboard_markdown, plots),
         )
         return StudyResult(
             study_id=self.state.study_id,
@@ -270,6 +279,6 @@ class _StudyRunner:
             winner=report.winner or NO_WINNER,
             winner_val_acc=report.winner_val_acc,
             report_folder=folder,
-            leaderboard_markdown=(folder / "leaderboard.md").read_text(),
+            leaderboard_markdown=leaderboard_markdown,
             tune_runs=list(self.timings),
         )

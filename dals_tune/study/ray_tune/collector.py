@@ -33,6 +33,9 @@ class Collector:
         self.on_trial_done = on_trial_done
         self.on_trial_saved = on_trial_saved
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
+        # When each epoch's result reached the driver (time.time()), by trial id: Ray's own
+        # result timestamp is whole seconds, too coarse for the record's durations.
+        self.reported_at: dict[str, dict[int, float]] = {}
         self.by_folder: dict[str, TrialOutcome] = {}
         self.unsaved: dict[str, tuple[TrialOutcome, Path]] = {}  # by trial id, with its folder
         self.state_seen: tuple[str, float] | None = None
@@ -40,12 +43,17 @@ class Collector:
 
     def result(self, trial: Any, result: Mapping[str, Any]) -> None:
         metrics = results.trainer_metrics(result)
-        self.epochs.setdefault(trial.trial_id, {})[int(metrics.get("epoch", 0))] = metrics
+        epoch = int(metrics.get("epoch", 0))
+        self.epochs.setdefault(trial.trial_id, {})[epoch] = metrics
+        self.reported_at.setdefault(trial.trial_id, {})[epoch] = time.time()
 
     def finish(self, trial: Any, error: str | None) -> None:
         folder = Path(trial.local_path)
         epochs = {**results.read_results(folder), **self.epochs.get(trial.trial_id, {})}
-        outcome = results.outcome(trial.trial_id, trial.config, epochs, self.plan, error)
+        reported_at = {**results.report_times(folder), **self.reported_at.get(trial.trial_id, {})}
+        outcome = results.outcome(
+            trial.trial_id, trial.config, epochs, self.plan, error, reported_at
+        )
         self.by_folder[folder.name] = outcome
         self.on_trial_done(outcome)
         self.unsaved[trial.trial_id] = (outcome, folder)

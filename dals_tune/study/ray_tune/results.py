@@ -34,12 +34,16 @@ def outcome(
     epochs: Mapping[int, dict[str, Any]],
     plan: TrialPlan,
     error: str | None,
+    reported_at: Mapping[int, float] | None = None,
 ) -> TrialOutcome:
     """The driver's record of one trial: its contract read from Tune's config, its epochs in
-    order. Its status is the driver's to judge (:func:`dals_tune.study.outcomes.judged`)."""
+    order, and when it ran (:func:`trial_times`, from ``reported_at``: when each epoch's
+    result was reported, by epoch). Its status is the driver's to judge
+    (:func:`dals_tune.study.outcomes.judged`)."""
     spec = trial_spec(dict(config))
     ordered = [epochs[k] for k in sorted(epochs)]
     node_ids = [e["node_id"] for e in ordered if e.get("node_id")]
+    started_at, ended_at = trial_times(epochs, reported_at or {})
     return TrialOutcome(
         trial_id=trial_id,
         kind=plan.kind,
@@ -49,19 +53,40 @@ def outcome(
         epochs=ordered,
         error=error,
         node_id=node_ids[-1] if node_ids else None,
+        started_at=started_at,
+        ended_at=ended_at,
     )
 
 
+def trial_times(
+    epochs: Mapping[int, Mapping[str, Any]], reported_at: Mapping[int, float]
+) -> tuple[float | None, float | None]:
+    """When a trial started and ended, in seconds since the epoch: it ended when its last
+    result was reported, and started its first result's ``time_total_s`` (Tune's clock of the
+    trial's own time: set-up, the epoch, its evaluation) before that result was reported.
+    Without a report time for both, (None, None): the record then keeps the logging time."""
+    reported = sorted(epoch for epoch in epochs if epoch in reported_at)
+    if not reported:
+        return None, None
+    first = epochs[reported[0]]
+    before = first.get("time_total_s", first.get("epoch_seconds", 0.0))
+    try:
+        before = max(float(before), 0.0)
+    except (TypeError, ValueError):
+        before = 0.0
+    return reported_at[reported[0]] - before, reported_at[reported[-1]]
+
+
 def outcome_from_files(folder: Path, config: dict, plan: TrialPlan, error: Any) -> TrialOutcome:
-    """A trial that finished before an interruption: its epochs from its ``result.json``, its
-    config from ``params.json`` when Tune's restored result has none (a trial that errored
-    before its first result, e.g. on a full disk)."""
+    """A trial that finished before an interruption: its epochs (and their report times)
+    from its ``result.json``, its config from ``params.json`` when Tune's restored result has
+    none (a trial that errored before its first result, e.g. on a full disk)."""
     epochs = read_results(folder)
     message = None if error is None else _first_line(str(error), last=True)
     if not config:
         with contextlib.suppress(OSError, ValueError):
             config = json.loads((folder / "params.json").read_text())
-    return outcome(_trial_id_in(folder), config, epochs, plan, message)
+    return outcome(_trial_id_in(folder), config, epochs, plan, message, report_times(folder))
 
 
 def _trial_id_in(folder: Path) -> str:
@@ -86,6 +111,19 @@ def read_results(folder: Path) -> dict[int, dict[str, Any]]:
             if "epoch" in metrics:
                 epochs[int(metrics["epoch"])] = metrics
     return epochs
+
+
+def report_times(folder: Path) -> dict[int, float]:
+    """When each epoch in ``result.json`` was reported: Ray's ``timestamp`` (whole seconds)."""
+    times: dict[int, float] = {}
+    path = folder / "result.json"
+    if not path.exists():
+        return times
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError, ValueError):
+            result = json.loads(line)
+            times[int(result["epoch"])] = float(result["timestamp"])
+    return times
 
 
 def trainer_metrics(result: Mapping[str, Any]) -> dict[str, Any]:
