@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from dals_tune import strategies
 from dals_tune.grad_norm_series import step_grad_norms
-from dals_tune.study.outcomes import OBJECTIVE, TrialOutcome, is_default
+from dals_tune.study.outcomes import TrialOutcome, is_default
 from dals_tune.study.preflight import CheckedStudy
 from dals_tune.tracking_tags import (
     BUDGET_TAG,
@@ -104,19 +104,22 @@ def record_trial(
 
 
 def study_description(
-    rows: Sequence[LeaderboardRow], leaderboard_markdown: str, plots: Sequence[str]
+    rows: Sequence[LeaderboardRow],
+    leaderboard_markdown: str,
+    plots: Sequence[str],
+    val_key: str = "val_acc",
 ) -> str:
     """The study's parent run description (Markdown): what a reviewer opening the run needs
     without clicking further. One line naming the winner with its validation score, how that
     score was measured (seed re-runs or the best trial alone) and any tie it won on the
     tie-break; then the leaderboard; then the plots attached, by artifact path."""
-    lines = [winner_line(rows), "", leaderboard_markdown.strip()]
+    lines = [winner_line(rows, val_key), "", leaderboard_markdown.strip()]
     if plots:
         lines += ["", "Plots (in the run's artifacts):", *(f"- `{path}`" for path in plots)]
     return "\n".join(lines) + "\n"
 
 
-def winner_line(rows: Sequence[LeaderboardRow]) -> str:
+def winner_line(rows: Sequence[LeaderboardRow], val_key: str = "val_acc") -> str:
     """``**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs``, with
     the strategies it tied with and what broke the tie (``reports.leaderboard.rank_key``)."""
     from dals_tune.reports.tables import format_accuracy, format_mean_std
@@ -131,7 +134,7 @@ def winner_line(rows: Sequence[LeaderboardRow]) -> str:
         measured = "one seed re-run"
     else:
         measured = f"mean ± std over {best.seeds} seed re-runs"
-    line = f"**Winner: {best.strategy}**, {OBJECTIVE} {score}, {measured}"
+    line = f"**Winner: {best.strategy}**, {val_key} {score}, {measured}"
     shown = format_accuracy(best.val_acc_mean)
     tied = [
         row for row in rows[1:] if not row.failed and format_accuracy(row.val_acc_mean) == shown

@@ -271,7 +271,9 @@ class _StudyRunner:
             report.winner_val_acc,
             [*report.files, config_path],
             status="FINISHED" if report.winner else "FAILED",
-            description=study_description(report.rows, leaderboard_markdown, plots),
+            description=study_description(
+                report.rows, leaderboard_markdown, plots, self.checked.objective.val_key
+            ),
         )
         return StudyResult(
             study_id=self.state.study_id,
