@@ -262,7 +262,9 @@ def run_train(args: argparse.Namespace) -> int:
     for bar in progress:
         bar.close()
     described = record.workload
-    if described.get("subset") or described.get("eval_subset"):
+    if described.get("subset_used"):  # a workload that counts its subsets otherwise (lm)
+        print(f"subset used: {described['subset_used']}")
+    elif described.get("subset") or described.get("eval_subset"):
         print(
             f"subset used: {described['train_size']} of {described['full_train_size']} "
             f"training examples, validation {described['val_size']}, "

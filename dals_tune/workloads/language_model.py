@@ -77,5 +77,9 @@ def build_lm(config: WorkloadConfig) -> Workload:
             "val_documents": len(splits.val),
             "test_documents": len(splits.test),
             "tokens_per_window": context,
+            "subset_used": (
+                f"{len(splits.train)} of {splits.details['full_train_documents']} training "
+                f"documents, validation {len(splits.val)}, test {len(splits.test)}"
+            ),
         },
     )
