@@ -22,6 +22,7 @@ from dals_tune.cli_options import (
     positive_int,
     workload_options,
 )
+from dals_tune.objective import Objective, reported_metric
 from dals_tune.study.settings import MODES, SCHEDULERS, SEARCHERS, SearchSettings
 from dals_tune.trial import REGIMES, TrialSpec
 
@@ -235,11 +236,14 @@ def run_train(args: argparse.Namespace) -> int:
         **parse_assignments(args.set),
     }
     spec = TrialSpec.from_config(config)
-    columns = ("epoch", "train_loss", "val_loss", "val_acc", "test_acc", "epoch_seconds")
     progress: list[tqdm] = []  # opened at the first epoch, after the config was accepted
+    columns: list[str] = []  # named from the first epoch's metrics: val_<m>, test_<m>
 
     def show(metrics: dict, _checkpoint: object) -> None:
         if not progress:
+            metric = reported_metric(metrics)
+            columns.extend(("epoch", "train_loss", "val_loss", f"val_{metric}"))
+            columns.extend((f"test_{metric}", "epoch_seconds"))
             bar = tqdm(
                 total=args.epochs,
                 desc=f"{args.strategy} on {args.workload}",
@@ -263,7 +267,8 @@ def run_train(args: argparse.Namespace) -> int:
         )
     if record.status == "diverged":
         print(f"status=diverged at epoch {record.final['epoch']}")
-    print(f"test_acc_at_best_val={record.final['test_acc_at_best_val']:.4f}")
+    key = Objective.from_record(record.workload).test_at_best_key
+    print(f"{key}={record.final[key]:.4f}")
     return 0
 
 
@@ -303,7 +308,8 @@ def run_search(args: argparse.Namespace) -> int:
     if result.winner == NO_WINNER:
         print("no winner: every strategy diverged or errored (see the notes above)")
     else:
-        print(f"winner: {result.winner} (validation accuracy {result.winner_val_acc:.4f})")
+        metric = result.objective.full_name
+        print(f"winner: {result.winner} (validation {metric} {result.winner_value:.4f})")
     print(f"reports: {result.report_folder}")
     print(f"MLflow UI: python -m dals_tune ui --out {args.out}")
     return 0
