@@ -162,7 +162,7 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
     status = study.parent.get("status")
     ended = f" ({status})" if status in ("FINISHED", "FAILED", "KILLED") else ""
     values = "Accuracies" if metric == "acc" else "Values"
-    ranked = "" if metric == "acc" else f" ({direction(objective)})"
+    ranked = "" if metric == "acc" else f", {direction(objective)}"
     reaches = "≥" if objective.mode == "max" else "≤"
     notes = [
         f"Study `{study.run_id}`{ended}; {settings or 'no settings'}; "
