@@ -25,18 +25,21 @@ import time
 from pathlib import Path
 
 from dals_tune import tracking
+from dals_tune.objective import Objective
 from dals_tune.study import SearchSettings, run_search
 from dals_tune.tracking_tags import KIND_TAG
 
 
 def best_and_epochs(out: Path) -> tuple[float, int, int]:
-    """(best validation accuracy of any search trial, epochs all trials ran, trials)."""
+    """(best validation value of any search trial, in the study's metric and direction,
+    epochs all trials ran, trials). The synthetic workload's metric is accuracy."""
     tracker = tracking.open_store(out)
     (study,) = tracker.all_studies()
+    objective = Objective.from_record(study["tags"])
     trials = [t for t in tracker.trials_of(study["run_id"]) if t["tags"][KIND_TAG] == "trial"]
-    best = max(t["metrics"].get("best_val_acc", 0.0) for t in trials)
-    epochs = sum(len(tracker.metric_history(t["run_id"], "val_acc")) for t in trials)
-    return best, epochs, len(trials)
+    best = objective.best_of(t["metrics"].get(objective.best_key) for t in trials)
+    epochs = sum(len(tracker.metric_history(t["run_id"], objective.val_key)) for t in trials)
+    return (objective.diverged_value if best is None else best), epochs, len(trials)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from dals_tune.cli_options import (
     positive_int,
     workload_options,
 )
-from dals_tune.objective import Objective
+from dals_tune.objective import Objective, reported_metric
 from dals_tune.study.settings import MODES, SCHEDULERS, SEARCHERS, SearchSettings
 from dals_tune.trial import REGIMES, TrialSpec
 
@@ -237,16 +237,14 @@ def run_train(args: argparse.Namespace) -> int:
     }
     spec = TrialSpec.from_config(config)
     progress: list[tqdm] = []  # opened at the first epoch, after the config was accepted
-    columns: list[str] = []
+    columns: list[str] = []  # named from the first epoch's metrics: val_<m>, test_<m>
 
     def show(metrics: dict, _checkpoint: object) -> None:
         if not progress:
-            # The workload's metric m, from the best_val_<m> every epoch reports.
-            best = next((key for key in metrics if key.startswith("best_val_")), "best_val_acc")
-            metric = best.removeprefix("best_")
-            shown = ["val_loss"] if metric == "val_loss" else ["val_loss", metric]
-            tested = metric.replace("val_", "test_", 1)
-            columns.extend(["epoch", "train_loss", *shown, tested, "epoch_seconds"])
+            metric = reported_metric(metrics)
+            shown = ("val_loss",) if metric == "loss" else ("val_loss", f"val_{metric}")
+            columns.extend(("epoch", "train_loss", *shown))
+            columns.extend((f"test_{metric}", "epoch_seconds"))
             bar = tqdm(
                 total=args.epochs,
                 desc=f"{args.strategy} on {args.workload}",
@@ -272,8 +270,8 @@ def run_train(args: argparse.Namespace) -> int:
         )
     if record.status == "diverged":
         print(f"status=diverged at epoch {record.final['epoch']}")
-    objective = Objective.from_record(described)
-    print(f"{objective.test_at_best_key}={record.final[objective.test_at_best_key]:.4f}")
+    key = Objective.from_record(record.workload).test_at_best_key
+    print(f"{key}={record.final[key]:.4f}")
     return 0
 
 
@@ -313,7 +311,8 @@ def run_search(args: argparse.Namespace) -> int:
     if result.winner == NO_WINNER:
         print("no winner: every strategy diverged or errored (see the notes above)")
     else:
-        print(f"winner: {result.winner} (validation accuracy {result.winner_val_acc:.4f})")
+        metric = result.objective.full_name
+        print(f"winner: {result.winner} (validation {metric} {result.winner_value:.4f})")
     print(f"reports: {result.report_folder}")
     print(f"MLflow UI: python -m dals_tune ui --out {args.out}")
     return 0

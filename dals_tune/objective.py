@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dals_tune.tracking_tags import WINNER_VALUE_TAG
+
 MODES = ("max", "min")
 # The metric names a user may give, with the short name their keys are built from and
 # their direction. A callable metric takes its short name from the function.
@@ -46,6 +48,14 @@ class Objective:
                 f"metric name {self.metric!r} must be a Python identifier (it names the "
                 "metrics val_<name>, best_val_<name>...); give the function a plain name"
             )
+
+    @property
+    def full_name(self) -> str:
+        """The metric as a user names it: ``accuracy`` for ``acc``, else its short name."""
+        return next(
+            (name for name, (short, _) in BUILT_IN_METRICS.items() if short == self.metric),
+            self.metric,
+        )
 
     @property
     def val_key(self) -> str:
@@ -97,8 +107,13 @@ class Objective:
 
     @property
     def winner_key(self) -> str:
-        """The parent run's tag and metric for the winner's value: ``dals.winner_val_acc``."""
-        return f"dals.winner_{self.val_key}"
+        """The parent run's tag for the winner's value: ``dals.winner_val_acc``."""
+        return WINNER_VALUE_TAG.format(metric=self.metric)
+
+    @property
+    def winner_metric(self) -> str:
+        """The parent run's metric for the winner's value: ``winner_val_acc``."""
+        return self.winner_key.removeprefix("dals.")
 
     def describe(self) -> dict[str, Any]:
         """The objective as a study's parent run tags it (and :meth:`from_record` reads)."""
@@ -133,6 +148,13 @@ def metric_name(metric: Any) -> tuple[str, str | None]:
         name = getattr(metric, "__name__", "")
         return (name if name.isidentifier() else "metric"), None
     raise ValueError(f"metric must be a name or a callable, got {type(metric).__name__}")
+
+
+def reported_metric(metrics: Mapping[str, Any]) -> str:
+    """The short name a trial's epoch metrics were named from (its ``best_val_<m>`` key, which
+    every epoch reports, diverged or not); ``acc`` when there is none."""
+    names = [key.removeprefix("best_val_") for key in metrics if key.startswith("best_val_")]
+    return names[0] if names else ACCURACY.metric
 
 
 def _finite(value: Any) -> bool:

@@ -15,12 +15,17 @@ strategies by their mean leaderboard rank over the k nearest finished studies th
 in (``cross_study.mean_ranks``), with each neighbour's verdict as the evidence.
 
 Leave-one-out: each finished study S in turn is the "new task" and the others are the store.
-With best_S the validation accuracy of S's winner and acc_S(x) that of strategy x in S (the
-leaderboard's mean over seed re-runs; 0 when x failed in S), the regret of x is
-best_S − acc_S(x). The single best strategy a_S is the first strategy S ran in the mean-rank
-order of the other studies; the recommendation b_S is the first S ran in the mean-rank order of
-S's k nearest other studies, followed by that overall order. With Ā and B̄ the mean regrets
-over the held-out studies, the recommendation closes the share (Ā − B̄) / Ā of the gap.
+With best_S the validation value of S's winner and v_S(x) that of strategy x in S (the
+leaderboard's mean over seed re-runs, in S's own metric), the regret of x is how far it falls
+short of the winner in S's direction: best_S − v_S(x) for a maximised metric (accuracy),
+v_S(x) − best_S for a minimised one (RMSE, loss), ≥ 0 either way. A strategy that failed in S
+scores the metric's floor where there is one (0 accuracy) and otherwise the worst value a
+strategy reached in S. The single best strategy a_S is the first strategy S ran in the
+mean-rank order of the other studies; the recommendation b_S is the first S ran in the
+mean-rank order of S's k nearest other studies, followed by that overall order. With Ā and B̄
+the mean regrets over the held-out studies, the recommendation closes the share (Ā − B̄) / Ā
+of the gap. Ranks are each study's own (in its direction); regrets are in each study's units,
+so a mean over studies of different metrics adds unlike units.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dals_tune.objective import Objective
 from dals_tune.reports.cross_study import MeanRank, StudyResult, latest_finished, mean_ranks
 from dals_tune.reports.leaderboard import LeaderboardRow, leaderboard
 from dals_tune.reports.recommendation import write_recommendation_files
@@ -79,17 +85,35 @@ class FinishedStudy:
     def winner(self) -> LeaderboardRow:
         return self.rows[0]
 
+    @property
+    def objective(self) -> Objective:
+        return self.result.objective
+
     def rank_of(self, strategy: str) -> float:
         """The strategy's leaderboard rank here; ∞ when it did not take part."""
         return next((row.rank for row in self.rows if row.strategy == strategy), math.inf)
 
-    def accuracy_of(self, strategy: str) -> float | None:
-        """acc_S(strategy): its mean validation accuracy, 0 when it failed here, None when it
-        did not take part."""
+    def value_of(self, strategy: str) -> float | None:
+        """v_S(strategy): its mean validation value; when it failed here the metric's floor
+        (0 accuracy) or, for a metric without one, the worst value a strategy reached here;
+        None when it did not take part."""
         for row in self.rows:
             if row.strategy == strategy:
-                return 0.0 if row.failed else row.val_acc_mean
+                return self.failed_value if row.failed else row.val_mean
         return None
+
+    @property
+    def failed_value(self) -> float:
+        """What a failed strategy scores here (:meth:`value_of`)."""
+        floor = self.objective.diverged_value
+        if math.isfinite(floor):
+            return floor
+        reached = [row.val_mean for row in self.rows if not row.failed]
+        return min(reached, key=self.objective.score)
+
+    def regret(self, value: float) -> float:
+        """How far ``value`` falls short of the winner's, in this study's direction (≥ 0)."""
+        return self.objective.score(self.winner.val_mean) - self.objective.score(value)
 
 
 @dataclass(frozen=True)
@@ -112,10 +136,11 @@ class Recommendation:
 
 @dataclass(frozen=True)
 class Pick:
-    """A strategy chosen for a study, its accuracy there and its regret best_S − acc_S."""
+    """A strategy chosen for a study, its validation value there (in the study's metric) and
+    its regret (module docstring)."""
 
     strategy: str
-    val_acc: float
+    value: float
     regret: float
 
 
@@ -287,12 +312,12 @@ def recommend(neighbours: Sequence[Neighbour]) -> list[Recommendation]:
 
 
 def pick(study: FinishedStudy, ranking: Sequence[str]) -> Pick | None:
-    """The first strategy of ``ranking`` that ``study`` ran, with its accuracy and regret;
-    None when the study ran none of them."""
+    """The first strategy of ``ranking`` that ``study`` ran, with its value and regret; None
+    when the study ran none of them."""
     for strategy in ranking:
-        accuracy = study.accuracy_of(strategy)
-        if accuracy is not None:
-            return Pick(strategy, accuracy, study.winner.val_acc_mean - accuracy)
+        value = study.value_of(strategy)
+        if value is not None:
+            return Pick(strategy, value, study.regret(value))
     return None
 
 

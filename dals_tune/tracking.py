@@ -35,6 +35,7 @@ from mlflow.entities import Metric, Param, RunStatus, ViewType
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
 import dals_tune
+from dals_tune.objective import Objective
 from dals_tune.tracking_tags import (
     DESCRIPTION_TAG,
     ERROR_TAG,
@@ -55,7 +56,6 @@ from dals_tune.tracking_tags import (
     TRIAL_STATUSES,
     VERSION_TAG,
     WINNER_TAG,
-    WINNER_VAL_ACC_TAG,
     WORKLOAD_TAG,
 )
 
@@ -240,13 +240,18 @@ class Tracker:
         self,
         parent_run_id: str,
         winner: str,
-        winner_val_acc: float,
+        winner_value: float,
         artifacts: Iterable[Path] = (),
         status: str = "FINISHED",
         *,
         description: str = "",
     ) -> None:
         """Tag the winner, attach the report files and end the study's parent run.
+
+        ``winner_value`` is the winner's validation value in the study's metric (its
+        :class:`~dals_tune.objective.Objective`, read from the parent's tags): tag
+        ``Objective.winner_key`` (``dals.winner_val_acc`` for accuracy) and metric
+        ``winner_val_<m>``.
 
         ``status`` is an MLflow run status (FINISHED, FAILED or KILLED). Every artifact must
         exist; a missing one raises ``ValueError`` before anything is changed. A file is
@@ -261,14 +266,15 @@ class Tracker:
             raise ValueError(f"cannot attach missing report files {missing}; write them first")
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise ValueError(f"unknown run status {status!r}; use FINISHED, FAILED or KILLED")
-        tags = {WINNER_TAG: winner, WINNER_VAL_ACC_TAG: repr(float(winner_val_acc))}
+        objective = Objective.from_record(self.client.get_run(parent_run_id).data.tags)
+        tags = {WINNER_TAG: winner, objective.winner_key: repr(float(winner_value))}
         if description:
             tags[DESCRIPTION_TAG] = _description_value(description)
         log_batch(
             self.client,
             parent_run_id,
             tags=tags,
-            metrics=[_metric("winner_val_acc", float(winner_val_acc), 0)],
+            metrics=[_metric(objective.winner_metric, float(winner_value), 0)],
         )
         for path in files:
             if path.is_dir():

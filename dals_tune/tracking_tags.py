@@ -40,7 +40,10 @@ TARGET_ACCURACY_TAG = "target_accuracy"
 VERSION_TAG = "dals_tune.version"
 GIT_COMMIT_TAG = "git_commit"
 WINNER_TAG = "dals.winner"
-WINNER_VAL_ACC_TAG = "dals.winner_val_acc"  # Objective.winner_key of an accuracy study
+# The winner's validation value, named after the study's metric (Objective.winner_key); the
+# parent's metric of the same value drops the "dals." (Objective.winner_metric).
+WINNER_VALUE_TAG = "dals.winner_val_{metric}"
+WINNER_VAL_ACC_TAG = WINNER_VALUE_TAG.format(metric="acc")  # an accuracy study's
 # MLflow's own: the run's description, shown first on its page (Markdown). On a study's
 # parent run: the winner, the leaderboard and the plots attached (``Tracker.finish_study``).
 DESCRIPTION_TAG = "mlflow.note.content"

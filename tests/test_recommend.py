@@ -28,7 +28,10 @@ import pytest
 
 from dals_tune import recommend
 from dals_tune.cli import main
+from dals_tune.objective import Objective
 from dals_tune.recommend import TaskFeatures
+from dals_tune.reports.cross_study import StudyResult
+from dals_tune.reports.leaderboard import LeaderboardRow
 from dals_tune.reports.recommendation import render_markdown
 from dals_tune.tracking import open_store
 
@@ -137,11 +140,11 @@ def test_stored_studies_are_read_into_features_and_only_finished_ones_count(stor
     assert sorted(studies) == sorted(f"{s[0]}/{s[1]}" for s in STUDIES)
     assert store["left_out"] == []  # the FAILED study is not counted at all
     assert studies["synthetic/scratch"].features == dataclasses.replace(SYNTHETIC, train_size=16000)
-    assert studies["synthetic/scratch"].winner.val_acc_mean == pytest.approx(0.90)  # not lion's
+    assert studies["synthetic/scratch"].winner.val_mean == pytest.approx(0.90)  # not lion's
     cifar = studies["cifar10/scratch"].features
     assert (cifar.family, cifar.train_size, cifar.depth) == ("convnet", 45000, 5)
-    assert studies["rte/finetune"].accuracy_of("fixed_sgd") == 0.0  # diverged: counts as 0
-    assert studies["imdb/finetune"].accuracy_of("fixed_sgd") is None  # did not take part
+    assert studies["rte/finetune"].value_of("fixed_sgd") == 0.0  # diverged: counts as 0
+    assert studies["imdb/finetune"].value_of("fixed_sgd") is None  # did not take part
 
 
 def test_the_synthetic_task_is_built_without_training_and_finds_its_neighbours(store):
@@ -298,3 +301,39 @@ def exit_code(argv) -> int:
         return main(argv)
     except SystemExit as stop:
         return stop.code
+
+
+def rmse_row(rank: int, strategy: str, value: float | None) -> LeaderboardRow:
+    value = math.nan if value is None else value
+    return LeaderboardRow(
+        rank=rank, strategy=strategy, generation="1", val_mean=value, val_std=math.nan,
+        test_mean=value, test_std=math.nan, seeds=1, trials=1, epochs_spent=1,
+        best_trial_val=value, default_val=None, tuned_beats_default=None,
+        epochs_to_target=None, seconds_to_target=None, failed=math.isnan(value), note="",
+    )  # fmt: skip
+
+
+def rmse_study(name: str, values: dict[str, float | None]) -> recommend.FinishedStudy:
+    """A hand-made finished study minimising RMSE, ranked ascending; None: failed there."""
+    ordered = sorted(values.items(), key=lambda item: (item[1] is None, item[1] or 0.0))
+    rows = [rmse_row(rank, strategy, value) for rank, (strategy, value) in enumerate(ordered, 1)]
+    tags = {"workload": name, "regime": "scratch", **Objective("rmse", "min", 0.3).describe()}
+    parent = {"run_id": f"run-{name}", "tags": {key: str(value) for key, value in tags.items()}}
+    features = TaskFeatures(f"{name}/scratch", "scratch", "mlp", 1000, 4)
+    return recommend.FinishedStudy(features, StudyResult(parent=parent, rows=rows))
+
+
+def test_a_minimised_study_scores_regret_upward_and_a_failure_as_its_worst_value():
+    study = rmse_study("regress", {"dals": 0.2, "adamw": 0.5, "sgd": None})
+    assert study.objective.mode == "min" and study.winner.strategy == "dals"
+    assert study.value_of("adamw") == 0.5 and study.value_of("lion") is None
+    assert study.value_of("sgd") == 0.5  # failed: no floor for RMSE, the worst value reached
+    chosen = recommend.pick(study, ["adamw", "dals"])
+    assert (chosen.strategy, chosen.value) == ("adamw", 0.5)
+    assert chosen.regret == pytest.approx(0.3)  # 0.5 − 0.2: above the winner is worse
+    assert recommend.pick(study, ["dals"]).regret == 0.0
+
+    other = rmse_study("regress2", {"dals": 0.1, "adamw": 0.3})
+    result = recommend.leave_one_out([study, other], k=1)
+    assert [held.single_best.strategy for held in result.rounds] == ["dals", "dals"]
+    assert result.single_best_regret == 0.0

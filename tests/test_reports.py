@@ -12,17 +12,19 @@ import csv
 import math
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from dals_tune import reports
 from dals_tune.cli import main
+from dals_tune.objective import ACCURACY, Objective
 from dals_tune.reports import store_report
 from dals_tune.reports.cross_study import PROFILE_TAUS
 from dals_tune.reports.leaderboard import LeaderboardRow, median_or_none, strategy_row
 from dals_tune.reports.study_report import write_study_files
-from dals_tune.reports.study_runs import ChildRun
+from dals_tune.reports.study_runs import ChildRun, load_study
 from dals_tune.tracking import Tracker, open_store
 
 LAYERS = ("embed", "block2", "block10", "head")
@@ -166,36 +168,36 @@ def test_the_leaderboard_ranks_by_validation_with_diverged_strategies_last(store
 
     # dals: re-runs reach best_val 0.92, 0.94, 0.86 with test 0.90, 0.92, 0.85 at those epochs.
     # Mean 2.72/3; deviations 0.04/3, 0.10/3, -0.14/3; sample variance Σd²/(3 − 1).
-    assert dals.val_acc_mean == pytest.approx(2.72 / 3)
-    assert dals.val_acc_std == pytest.approx(math.sqrt((0.04**2 + 0.1**2 + 0.14**2) / 9 / 2))
-    assert dals.val_acc_std == pytest.approx(0.0416333, abs=1e-6)
+    assert dals.val_mean == pytest.approx(2.72 / 3)
+    assert dals.val_std == pytest.approx(math.sqrt((0.04**2 + 0.1**2 + 0.14**2) / 9 / 2))
+    assert dals.val_std == pytest.approx(0.0416333, abs=1e-6)
     # Test: mean 0.89; deviations 0.01, 0.03, -0.04; (0.0001 + 0.0009 + 0.0016)/2 = 0.0013.
-    assert dals.test_acc_mean == pytest.approx(0.89)
-    assert dals.test_acc_std == pytest.approx(math.sqrt(0.0013))
+    assert dals.test_mean == pytest.approx(0.89)
+    assert dals.test_std == pytest.approx(math.sqrt(0.0013))
     assert (dals.seeds, dals.trials, dals.epochs_spent) == (3, 3, 3 + 3 + 1)
-    assert dals.best_trial_val_acc == pytest.approx(0.9)
-    assert dals.default_val_acc == pytest.approx(0.8) and dals.tuned_beats_default is True
+    assert dals.best_trial_val == pytest.approx(0.9)
+    assert dals.default_val == pytest.approx(0.8) and dals.tuned_beats_default is True
     # Target 0.9: seed 1 at epoch 2 (1 s + 1 s), seed 2 at epoch 3 (3 × 0.5 s), seed 3 never.
     assert dals.epochs_to_target == 3 and dals.seconds_to_target == pytest.approx(2.0)
     assert dals.note == "trials: 2 completed, 1 pruned; re-runs: 3 completed"
     assert dals.generation == "3" and not dals.failed
 
-    assert adamw.val_acc_mean == pytest.approx(0.90)
-    assert adamw.val_acc_std == pytest.approx(math.sqrt(2 * 0.01**2))
-    assert adamw.test_acc_mean == pytest.approx(0.88)
+    assert adamw.val_mean == pytest.approx(0.90)
+    assert adamw.val_std == pytest.approx(math.sqrt(2 * 0.01**2))
+    assert adamw.test_mean == pytest.approx(0.88)
     assert (adamw.trials, adamw.epochs_spent, adamw.seeds) == (2, 2, 2)
-    assert adamw.default_val_acc is None and adamw.tuned_beats_default is None
+    assert adamw.default_val is None and adamw.tuned_beats_default is None
     # One of two re-runs reaches 0.9: the median is (2 + ∞)/2, i.e. not reached.
     assert adamw.epochs_to_target is None and adamw.seconds_to_target is None
     assert adamw.note == "trials: 1 completed, 1 errored; re-runs: 2 completed"
 
     # No re-runs: the best search trial alone, no spread.
-    assert (fixed.val_acc_mean, fixed.test_acc_mean, fixed.seeds) == (0.75, 0.74, 0)
-    assert math.isnan(fixed.val_acc_std) and math.isnan(fixed.test_acc_std)
+    assert (fixed.val_mean, fixed.test_mean, fixed.seeds) == (0.75, 0.74, 0)
+    assert math.isnan(fixed.val_std) and math.isnan(fixed.test_std)
     assert fixed.epochs_to_target is None
     assert fixed.note.startswith("no re-runs: best search trial shown")
 
-    assert sgd.failed and math.isnan(sgd.val_acc_mean) and sgd.epochs_spent == 2
+    assert sgd.failed and math.isnan(sgd.val_mean) and sgd.epochs_spent == 2
     assert sgd.note == "ranked last: all 2 trials diverged or errored; trials: 2 diverged"
 
 
@@ -205,10 +207,10 @@ def test_validation_decides_ties_go_to_the_cheaper_search_and_unrun_strategies_r
     # the best test accuracy (0.86) and still ranks by its validation accuracy (0.80).
     assert [row.strategy for row in rows] == ["adamw", "dals", "lion", "rmsprop"]
     by_name = rows_by_strategy(rows)
-    assert by_name["lion"].test_acc_mean == pytest.approx(0.86)
+    assert by_name["lion"].test_mean == pytest.approx(0.86)
     assert by_name["rmsprop"].failed and by_name["rmsprop"].note == "ranked last: no runs recorded"
     # One seed: std NaN; target 0.8 reached at epoch 1 (0.82) by adamw's only re-run.
-    assert math.isnan(by_name["adamw"].val_acc_std)
+    assert math.isnan(by_name["adamw"].val_std)
     assert (by_name["adamw"].epochs_to_target, by_name["adamw"].seconds_to_target) == (1, 1.0)
 
 
@@ -223,23 +225,23 @@ def child(kind: str, status: str, best: float, seed: int | None = None) -> Child
         seed=seed,
         is_default=False,
         error="loss is nan" if status == "diverged" else None,
-        best_val_acc=best,
-        test_acc_at_best_val=best - 0.1,
-        val_acc=((1, best),),
+        best_val=best,
+        test_at_best_val=best - 0.1,
+        val_history=((1, best),),
         epoch_seconds=((1, 1.0),),
     )
 
 
 def test_a_diverged_re_run_gives_no_numbers_and_is_counted_in_the_note():
     runs = [child("trial", "completed", 0.8), child("rerun", "completed", 0.7, seed=1)]
-    row = strategy_row("s", [*runs, child("rerun", "diverged", 0.9, seed=2)], None)
-    assert (row.val_acc_mean, row.seeds, row.failed) == (0.7, 2, False)
-    assert math.isnan(row.val_acc_std)
+    row = strategy_row("s", [*runs, child("rerun", "diverged", 0.9, seed=2)], ACCURACY)
+    assert (row.val_mean, row.seeds, row.failed) == (0.7, 2, False)
+    assert math.isnan(row.val_std)
     assert row.note == "trials: 1 completed; re-runs: 1 completed, 1 diverged"
 
     # With re-runs, their failure is the strategy's, however good its search trial was.
-    row = strategy_row("s", [runs[0], child("rerun", "diverged", 0.9, seed=2)], None)
-    assert row.failed and math.isnan(row.val_acc_mean) and row.best_trial_val_acc == 0.8
+    row = strategy_row("s", [runs[0], child("rerun", "diverged", 0.9, seed=2)], ACCURACY)
+    assert row.failed and math.isnan(row.val_mean) and row.best_trial_val == 0.8
     assert row.note.startswith("ranked last: its one re-run diverged or errored; ")
     assert "first error: loss is nan" in row.note
 
@@ -255,8 +257,8 @@ def test_the_median_time_to_target_counts_a_run_that_never_reaches_it_as_infinit
 def test_time_to_target_sums_the_seconds_of_the_epochs_up_to_the_first_reaching_one():
     val = ((1, 0.5), (2, 0.91), (3, 0.95))
     seconds = ((1, 2.0), (2, 3.0), (3, 4.0))
-    assert reports.time_to_target(val, seconds, 0.9) == (2.0, 5.0)
-    assert reports.time_to_target(val, seconds, 0.99) == (math.inf, math.inf)
+    assert reports.time_to_target(val, seconds, Objective(target=0.9)) == (2.0, 5.0)
+    assert reports.time_to_target(val, seconds, Objective(target=0.99)) == (math.inf, math.inf)
 
 
 def test_mean_and_std_use_the_sample_std_and_nan_for_one_value():
@@ -269,7 +271,7 @@ def test_mean_and_std_use_the_sample_std_and_nan_for_one_value():
 def test_a_study_report_writes_its_files_and_names_the_winner(store, tmp_path):
     report = reports.write_study_report(store["tracker"], store["scratch"], tmp_path / "s")
     assert report.winner == "dals"
-    assert report.winner_val_acc == pytest.approx(2.72 / 3)
+    assert report.winner_value == pytest.approx(2.72 / 3)
     names = [path.name for path in report.files]
     assert names == ["leaderboard.csv", "leaderboard.md", "learning_curves.png", "lr_heatmap.png"]
     assert all(path.stat().st_size > 0 for path in report.files)
@@ -285,7 +287,7 @@ def test_a_study_report_writes_its_files_and_names_the_winner(store, tmp_path):
 
 def test_a_study_whose_strategies_all_failed_has_no_winner(store, tmp_path):
     report = reports.write_study_report(store["tracker"], store["failed"], tmp_path / "report")
-    assert report.winner is None and math.isnan(report.winner_val_acc)
+    assert report.winner is None and math.isnan(report.winner_value)
     assert [path.name for path in report.files] == [
         "leaderboard.csv",
         "leaderboard.md",
@@ -464,9 +466,9 @@ def test_a_new_report_keeps_the_recommendation_files(tmp_path):
 
 def leader(mean: float, std: float) -> LeaderboardRow:
     return LeaderboardRow(
-        rank=1, strategy="s", generation="g", val_acc_mean=mean, val_acc_std=std,
-        test_acc_mean=mean, test_acc_std=std, seeds=2, trials=1, epochs_spent=1,
-        best_trial_val_acc=mean, default_val_acc=None, tuned_beats_default=None,
+        rank=1, strategy="s", generation="g", val_mean=mean, val_std=std,
+        test_mean=mean, test_std=std, seeds=2, trials=1, epochs_spent=1,
+        best_trial_val=mean, default_val=None, tuned_beats_default=None,
         epochs_to_target=None, seconds_to_target=None, failed=False, note="",
     )  # fmt: skip
 
@@ -481,5 +483,161 @@ def leader(mean: float, std: float) -> LeaderboardRow:
     ],
 )
 def test_the_winners_lead_is_counted_in_the_larger_std(winner, runner_up, expected):
-    lead = reports.lead_in_stds(leader(*winner), leader(*runner_up))
+    lead = reports.lead_in_stds(leader(*winner), leader(*runner_up), ACCURACY)
     assert lead == pytest.approx(expected, nan_ok=True)
+
+
+# ----- a minimised metric: an RMSE study, and one beside an accuracy study -------------------
+
+
+def rmse_epochs(val: list[float], test: list[float]) -> list[dict]:
+    """Per-epoch records as a regression trial minimising RMSE reports them."""
+    records, best, at_best = [], math.inf, math.nan
+    for index, (val_rmse, test_rmse) in enumerate(zip(val, test)):
+        if val_rmse < best:
+            best, at_best = val_rmse, test_rmse
+        records.append(
+            {
+                "epoch": index + 1,
+                "val_rmse": val_rmse,
+                "test_rmse": test_rmse,
+                "val_loss": val_rmse**2,
+                "train_loss": val_rmse**2,
+                "best_val_rmse": best,
+                "test_rmse_at_best_val": at_best,
+                "epoch_seconds": 1.0,
+                "lr": 0.1 / (index + 1),
+            }
+        )
+    return records
+
+
+def start_rmse(tracker: Tracker, workload: str = "regress", target: float = 0.3) -> str:
+    tags = {"dataset": "regress-ds", "regime": "scratch", "model": "mlp", "seed": 0}
+    objective = Objective("rmse", "min", target).describe()
+    parent = tracker.start_study(workload, {**tags, **objective}, {"strategies": "dals,adamw,sgd"})
+    time.sleep(0.01)
+    return parent
+
+
+@pytest.fixture(scope="module")
+def mixed_store(tmp_path_factory) -> dict:
+    """An RMSE study (dals 0.265 beats adamw 0.34: lower is better; sgd diverged) and an
+    accuracy study (adamw 0.90 beats dals 0.85), both finished."""
+    out = tmp_path_factory.mktemp("mixed")
+    tracker = open_store(out)
+
+    rmse = start_rmse(tracker)
+    trial(tracker, rmse, "t1", "dals", rmse_epochs([0.6, 0.4], [0.6, 0.4]), default=1)
+    trial(tracker, rmse, "t2", "dals", rmse_epochs([0.5, 0.3], [0.5, 0.3]))
+    rerun(tracker, rmse, "dals", 1, rmse_epochs([0.5, 0.3, 0.25], [0.52, 0.31, 0.27]))
+    rerun(tracker, rmse, "dals", 2, rmse_epochs([0.45, 0.28, 0.29], [0.46, 0.30, 0.31]))
+    trial(tracker, rmse, "u1", "adamw", rmse_epochs([0.45, 0.36], [0.45, 0.36]))
+    rerun(tracker, rmse, "adamw", 1, rmse_epochs([0.4, 0.35], [0.41, 0.37]))
+    rerun(tracker, rmse, "adamw", 2, rmse_epochs([0.38, 0.33], [0.39, 0.35]))
+    diverged = [{"epoch": 1, "train_loss": math.nan, "epoch_seconds": 1.0}]
+    trial(tracker, rmse, "v1", "sgd", diverged, status="diverged")
+    report = write_study_files(tracker, load_study(tracker, rmse), out / "rmse-report")
+    tracker.finish_study(rmse, report.winner, report.winner_value)
+
+    accuracy = start(tracker, "scratch", "dals,adamw", target=0.9)
+    rerun(tracker, accuracy, "dals", 1, epochs_of([0.8, 0.85], [0.8, 0.82]))
+    rerun(tracker, accuracy, "adamw", 1, epochs_of([0.85, 0.9], [0.84, 0.88]))
+    tracker.finish_study(accuracy, "adamw", 0.9)
+    return {"out": out, "tracker": tracker, "rmse": rmse, "report": report}
+
+
+def test_an_rmse_study_ranks_ascending_and_its_target_is_reached_from_above(mixed_store):
+    rows = reports.study_leaderboard(mixed_store["tracker"], mixed_store["rmse"])
+    assert [(row.rank, row.strategy) for row in rows] == [(1, "dals"), (2, "adamw"), (3, "sgd")]
+    dals, adamw, sgd = rows
+    # dals's re-runs: best (lowest) val 0.25 and 0.28, test 0.27 and 0.30 at those epochs.
+    assert dals.val_mean == pytest.approx(0.265) and dals.test_mean == pytest.approx(0.285)
+    assert adamw.val_mean == pytest.approx(0.34) and adamw.test_mean == pytest.approx(0.36)
+    # Best trial: the lower of 0.4 (the default) and 0.3; tuned beats default by being lower.
+    assert dals.best_trial_val == pytest.approx(0.3) and dals.default_val == pytest.approx(0.4)
+    assert dals.tuned_beats_default is True
+    # Target 0.3: both dals re-runs are at or below it at epoch 2; adamw's never get there.
+    assert (dals.epochs_to_target, dals.seconds_to_target) == (2, 2.0)
+    assert adamw.epochs_to_target is None
+    assert sgd.failed and sgd.note.startswith("ranked last: its one trial diverged")
+
+
+def test_time_to_target_of_a_minimised_metric_is_the_first_epoch_at_or_below_it():
+    val = ((1, 0.5), (2, 0.3), (3, 0.2))
+    seconds = ((1, 2.0), (2, 3.0), (3, 4.0))
+    assert reports.time_to_target(val, seconds, Objective("rmse", "min", 0.3)) == (2.0, 5.0)
+    assert reports.time_to_target(val, seconds, Objective("rmse", "min", 0.1)) == (
+        math.inf,
+        math.inf,
+    )
+
+
+def test_an_rmse_studys_files_and_winner_tag_name_the_metric(mixed_store):
+    report = mixed_store["report"]
+    assert (report.winner, report.objective.metric) == ("dals", "rmse")
+    assert report.winner_value == pytest.approx(0.265)
+    with (mixed_store["out"] / "rmse-report" / "leaderboard.csv").open() as file:
+        reader = csv.DictReader(file)
+        table = list(reader)
+    assert {"val_rmse_mean", "test_rmse_std", "best_trial_val_rmse", "default_val_rmse"} <= set(
+        reader.fieldnames
+    )
+    assert not any("acc" in name for name in reader.fieldnames)
+    assert float(table[0]["val_rmse_mean"]) == pytest.approx(0.265)
+    markdown = (mixed_store["out"] / "rmse-report" / "leaderboard.md").read_text()
+    assert "| val rmse |" in markdown and "lower is better" in markdown
+    assert "validation rmse ≤ target" in markdown
+
+    tags = mixed_store["tracker"].run(mixed_store["rmse"])["tags"]
+    metrics = mixed_store["tracker"].run(mixed_store["rmse"])["metrics"]
+    assert float(tags["dals.winner_val_rmse"]) == pytest.approx(0.265)
+    assert "dals.winner_val_acc" not in tags
+    assert metrics["winner_val_rmse"] == pytest.approx(0.265)
+
+
+def test_a_minimised_metrics_error_is_its_test_value():
+    rows = [leader(0.2, 0.01), replace(leader(0.3, 0.01), strategy="t", rank=2)]
+    assert reports.study_errors(rows, Objective("rmse", "min")) == {"s": 0.2, "t": 0.3}
+    assert reports.study_errors(rows, ACCURACY) == {
+        "s": pytest.approx(0.8),
+        "t": pytest.approx(0.7),
+    }
+    # The winner's lead is counted toward lower values: (0.3 − 0.2) / 0.01 = 10 stds.
+    lead = reports.lead_in_stds(rows[0], rows[1], Objective("rmse", "min"))
+    assert lead == pytest.approx(10.0)
+
+
+def test_cross_study_files_over_a_max_and_a_min_study_rank_each_in_its_direction(mixed_store):
+    out = mixed_store["out"]
+    reports.write_reports(out)
+    folder = out / "reports"
+    with (folder / "mean_rank.csv").open() as file:
+        ranks = [(row["strategy"], float(row["mean_rank"])) for row in csv.DictReader(file)]
+    # dals wins the RMSE study (lower) and adamw the accuracy one: 1.5 each, sgd last.
+    assert ranks == [("adamw", 1.5), ("dals", 1.5), ("sgd", 3.0)]
+
+    with (folder / "winners.csv").open() as file:
+        reader = csv.DictReader(file)
+        winners = {row["workload"]: row for row in reader}
+    # Different metrics: neutral columns, each row with its own metric and direction.
+    assert {"val_mean", "target", "metric", "metric_mode"} <= set(reader.fieldnames)
+    assert (winners["regress"]["winner"], winners["regress"]["metric_mode"]) == ("dals", "min")
+    assert (winners["synthetic"]["winner"], winners["synthetic"]["metric"]) == ("adamw", "acc")
+    # regress: lead (0.34 − 0.265) / max(std) with stds of (0.25, 0.28) and (0.35, 0.33).
+    stds = (math.sqrt(2 * 0.015**2), math.sqrt(2 * 0.01**2))
+    assert float(winners["regress"]["lead_in_stds"]) == pytest.approx(0.075 / max(stds))
+    assert float(winners["regress"]["target"]) == 0.3
+
+    # Errors: regress dals 0.285, adamw 0.36 (the test RMSE), sgd failed; synthetic
+    # adamw 1 − 0.88 = 0.12, dals 1 − 0.82 = 0.18. Ratios: adamw 0.36/0.285 = 1.263 and 1;
+    # dals 1 and 1.5.
+    with (folder / "performance_profile.csv").open() as file:
+        profile = {round(float(row["tau"]), 2): row for row in csv.DictReader(file)}
+    assert {name: float(profile[1.0][name]) for name in ("adamw", "dals", "sgd")} == {
+        "adamw": 0.5,
+        "dals": 0.5,
+        "sgd": 0.0,
+    }
+    assert (float(profile[1.26]["adamw"]), float(profile[1.27]["adamw"])) == (0.5, 1.0)
+    assert (float(profile[1.49]["dals"]), float(profile[1.51]["dals"])) == (0.5, 1.0)

@@ -420,9 +420,9 @@ def test_experiments_are_marked_as_model_training_new_and_old(tmp_path):
 
 def leaderboard_row(strategy: str, mean: float, std: float, seeds: int, spent: int, **rest):
     fields = {
-        "rank": 0, "strategy": strategy, "generation": "3", "val_acc_mean": mean,
-        "val_acc_std": std, "test_acc_mean": mean, "test_acc_std": std, "seeds": seeds,
-        "trials": 2, "epochs_spent": spent, "best_trial_val_acc": mean, "default_val_acc": None,
+        "rank": 0, "strategy": strategy, "generation": "3", "val_mean": mean,
+        "val_std": std, "test_mean": mean, "test_std": std, "seeds": seeds,
+        "trials": 2, "epochs_spent": spent, "best_trial_val": mean, "default_val": None,
         "tuned_beats_default": None, "epochs_to_target": None, "seconds_to_target": None,
         "failed": False, "note": "",
     }  # fmt: skip

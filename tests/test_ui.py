@@ -88,7 +88,7 @@ def build_study(out: Path) -> Study:
     plots = [path.name for path in report.files if path.suffix == ".png"]
     description = study_description(report.rows, (folder / "leaderboard.md").read_text(), plots)
     tracker.finish_study(
-        parent, report.winner, report.winner_val_acc, report.files, description=description
+        parent, report.winner, report.winner_value, report.files, description=description
     )
     return Study(out, tracker.experiment_for("synthetic"), parent, children)
 

@@ -1,6 +1,7 @@
 """Reports from the study store: per study a leaderboard, learning curves and the winner's
 per-layer LR heatmap; across studies the winner per workload and regime, mean rank and a
-Dolan–Moré performance profile (formulas in ``docs/reports.md``).
+Dolan–Moré performance profile (formulas in ``docs/reports.md``), each study in its own
+metric's direction (``dals_tune.objective``).
 
 - ``study_runs``: a study read from the store into plain records (the only reader);
 - ``leaderboard``: ranking one study's strategies, mean ± std, time to target;
@@ -8,6 +9,8 @@ Dolan–Moré performance profile (formulas in ``docs/reports.md``).
 - ``cross_study``: latest finished studies, winners and their lead, mean rank, the rank
   matrix, performance profile;
 - ``cross_study_files``: the cross-study CSV/Markdown tables and the profile figure;
+- ``columns``: the written columns named after the study's metric (``val_acc_mean``,
+  ``val_rmse_mean``), or neutral with a metric column where studies differ;
 - ``tables`` and ``plots``: CSV/Markdown writing and the matplotlib (Agg) figures;
 - ``store_report``: ``python -m dals_tune report``;
 - ``recommendation``: the files of ``python -m dals_tune recommend`` (the advice itself is

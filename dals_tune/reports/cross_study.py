@@ -2,7 +2,9 @@
 each strategy's mean rank and its rank in every study, and the Dolan–Moré performance profile.
 
 Only FINISHED studies count, and of several studies of the same (workload, regime) only the
-latest, so a re-done study replaces the old one instead of voting twice.
+latest, so a re-done study replaces the old one instead of voting twice. Each study is judged
+in its own objective (metric and direction): ranks, leads and errors are computed within a
+study, so studies maximising accuracy and studies minimising RMSE can share a table.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dals_tune.objective import Objective
 from dals_tune.reports.leaderboard import LeaderboardRow
-from dals_tune.reports.study_runs import target_accuracy
 from dals_tune.tracking_tags import DATASET_TAG, REGIME_TAG, WORKLOAD_TAG
 
 PROFILE_TAUS = tuple(1 + step / 100 for step in range(301))  # τ = 1.00, 1.01, ..., 4.00
@@ -30,16 +32,22 @@ class StudyResult:
     def tag(self, key: str) -> str:
         return self.parent.get("tags", {}).get(key, "")
 
+    @property
+    def objective(self) -> Objective:
+        """The study's metric, direction and target, from its parent's tags."""
+        return Objective.from_record(self.parent.get("tags", {}))
+
 
 @dataclass(frozen=True)
 class WinnerRow:
     """The rank-1 strategy of one (workload, regime), fields in the order of ``winners.csv``'s
-    columns; ``winner`` is None when every strategy of the study failed, ``runner_up`` when
-    fewer than two succeeded.
+    columns (named after the study's metric, :mod:`~dals_tune.reports.columns`: ``val_mean``
+    is ``val_acc_mean`` in an accuracy study); ``winner`` is None when every strategy of the
+    study failed, ``runner_up`` when fewer than two succeeded.
 
     - ``lead_in_stds``: see :func:`lead_in_stds`.
-    - ``reached``: how many of the study's ``strategies`` reached ``target_accuracy`` (their
-      median seed re-run did, as in the time-to-target table).
+    - ``reached``: how many of the study's ``strategies`` reached ``target`` (in the metric's
+      units; their median seed re-run did, as in the time-to-target table).
     - ``minutes``: the study's wall time, from its parent run's start to its end.
     """
 
@@ -47,16 +55,16 @@ class WinnerRow:
     dataset: str
     regime: str
     winner: str | None
-    val_acc_mean: float
-    val_acc_std: float
-    test_acc_mean: float
-    test_acc_std: float
+    val_mean: float
+    val_std: float
+    test_mean: float
+    test_std: float
     seeds: int
     runner_up: str | None
-    runner_up_val_acc_mean: float
-    runner_up_val_acc_std: float
+    runner_up_val_mean: float
+    runner_up_val_std: float
     lead_in_stds: float
-    target_accuracy: float | None
+    target: float | None
     reached: int
     strategies: int
     minutes: float
@@ -99,7 +107,7 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
         usable = [row for row in sorted(result.rows, key=lambda row: row.rank) if not row.failed]
         best = usable[0] if usable else None
         second = usable[1] if len(usable) > 1 else None
-        target = target_accuracy(result.parent.get("tags", {}))
+        objective = result.objective
         start, end = result.parent.get("start_time"), result.parent.get("end_time")
         table.append(
             WinnerRow(
@@ -107,16 +115,18 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
                 dataset=result.tag(DATASET_TAG),
                 regime=result.tag(REGIME_TAG),
                 winner=best.strategy if best else None,
-                val_acc_mean=best.val_acc_mean if best else math.nan,
-                val_acc_std=best.val_acc_std if best else math.nan,
-                test_acc_mean=best.test_acc_mean if best else math.nan,
-                test_acc_std=best.test_acc_std if best else math.nan,
+                val_mean=best.val_mean if best else math.nan,
+                val_std=best.val_std if best else math.nan,
+                test_mean=best.test_mean if best else math.nan,
+                test_std=best.test_std if best else math.nan,
                 seeds=best.seeds if best else 0,
                 runner_up=second.strategy if second else None,
-                runner_up_val_acc_mean=second.val_acc_mean if second else math.nan,
-                runner_up_val_acc_std=second.val_acc_std if second else math.nan,
-                lead_in_stds=lead_in_stds(best, second) if best and second else math.nan,
-                target_accuracy=target,
+                runner_up_val_mean=second.val_mean if second else math.nan,
+                runner_up_val_std=second.val_std if second else math.nan,
+                lead_in_stds=(
+                    lead_in_stds(best, second, objective) if best and second else math.nan
+                ),
+                target=objective.target,
                 reached=sum(row.epochs_to_target is not None for row in result.rows),
                 strategies=len(result.rows),
                 minutes=(end - start) / 60_000 if start and end else math.nan,
@@ -126,13 +136,14 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
     return table
 
 
-def lead_in_stds(winner: LeaderboardRow, runner_up: LeaderboardRow) -> float:
-    """(v̄₁ − v̄₂) / max(s₁, s₂): the winner's lead in validation accuracy over the runner-up,
-    in units of the larger of their two sample stds over seeds. With a handful of seeds a lead
-    below about 2 does not separate them. NaN when a std was not measured (a single run); a
-    lead over two zero stds is ∞ (0 for an exact tie)."""
-    gap = winner.val_acc_mean - runner_up.val_acc_mean
-    stds = (winner.val_acc_std, runner_up.val_acc_std)
+def lead_in_stds(winner: LeaderboardRow, runner_up: LeaderboardRow, objective: Objective) -> float:
+    """(v̄₁ − v̄₂) / max(s₁, s₂) for a maximised metric, (v̄₂ − v̄₁) / max(s₁, s₂) for a
+    minimised one: the winner's lead in the validation metric over the runner-up, in units of
+    the larger of their two sample stds over seeds (≥ 0 either way). With a handful of seeds a
+    lead below about 2 does not separate them. NaN when a std was not measured (a single run);
+    a lead over two zero stds is ∞ (0 for an exact tie)."""
+    gap = objective.score(winner.val_mean) - objective.score(runner_up.val_mean)
+    stds = (winner.val_std, runner_up.val_std)
     if math.isnan(gap) or any(math.isnan(std) for std in stds):
         return math.nan
     spread = max(stds)
@@ -151,7 +162,8 @@ def rank_matrix(results: Sequence[StudyResult]) -> dict[str, list[LeaderboardRow
 
 def mean_ranks(results: Sequence[StudyResult]) -> list[MeanRank]:
     """Each strategy's mean rank over the studies it took part in, best first (ties: more
-    studies, then name). Ranks are those of the leaderboards, failed strategies last."""
+    studies, then name). Ranks are those of the leaderboards, each in its own study's
+    direction (rank 1 the highest accuracy, or the lowest RMSE), failed strategies last."""
     ranks: dict[str, list[int]] = {}
     for result in results:
         for row in result.rows:
@@ -168,21 +180,34 @@ def mean_ranks(results: Sequence[StudyResult]) -> list[MeanRank]:
     return sorted(table, key=lambda row: (row.mean_rank, -row.studies, row.strategy))
 
 
-def study_errors(rows: Sequence[LeaderboardRow]) -> dict[str, float]:
-    """e_{s,k} = 1 − test_acc_mean of strategy k in study s: the held-out error of the
-    configuration selected on validation; ∞ when the strategy failed or has no test accuracy."""
+def study_errors(rows: Sequence[LeaderboardRow], objective: Objective) -> dict[str, float]:
+    """The held-out error e_{s,k} of strategy k's configuration (selected on validation) in
+    study s, from its mean test value t_{s,k}: lower is better in both directions.
+
+    - a maximised metric, taken to score at most 1 (accuracy, F1, AUC): e = 1 − t;
+    - a minimised metric (RMSE, loss) is an error already: e = t.
+
+    ∞ when the strategy failed or has no test value. Errors are compared only within a study
+    (:func:`performance_ratios`), so studies of different metrics can share a profile."""
     return {
-        row.strategy: 1.0 - row.test_acc_mean
-        if not row.failed and math.isfinite(row.test_acc_mean)
+        row.strategy: _error(row.test_mean, objective)
+        if not row.failed and math.isfinite(row.test_mean)
         else math.inf
         for row in rows
     }
 
 
+def _error(test_mean: float, objective: Objective) -> float:
+    return 1.0 - test_mean if objective.mode == "max" else test_mean
+
+
 def performance_ratios(errors: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
     """r_{s,k} = max(e_{s,k}, ε) / max(min_j e_{s,j}, ε) for every study s and every strategy
     k of any study; ∞ where k is missing from s or failed in it (and for every k of a study in
-    which all failed). ε = ``ERROR_EPSILON`` keeps a perfect score from dividing by zero."""
+    which all failed). ε = ``ERROR_EPSILON`` keeps a perfect score (and a negative error, a
+    maximised score above 1 or a minimised one below 0) from dividing by zero or flipping the
+    ratio. For a minimised metric r = max(t, ε) / max(min_j t_j, ε): the test value over the
+    study's best; for accuracy r = max(1 − acc, ε) / max(1 − max_j acc_j, ε)."""
     strategies = sorted({strategy for study in errors for strategy in study})
     ratios = []
     for study in errors:
@@ -203,7 +228,8 @@ def performance_profile(
 ) -> dict[str, list[float]]:
     """Dolan–Moré profile ρ_k(τ) = |{s : r_{s,k} ≤ τ}| / |S| for each τ in ``taus``.
 
-    ρ_k(1) is the fraction of studies k won (on test error); ρ_k(τ) → the fraction of studies
+    ρ_k(1) is the fraction of studies k won (on test error, :func:`study_errors`: 1 − t for a
+    maximised metric, t for a minimised one); ρ_k(τ) → the fraction of studies
     in which k came within a factor τ of the best error. Strategies in name order.
     """
     ratios = performance_ratios(errors)

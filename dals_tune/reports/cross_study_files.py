@@ -1,6 +1,11 @@
 """The cross-study report files: the winner per workload and regime with its lead over the
 runner-up, mean rank, the rank matrix, time to target and the performance profile (the
 formulas are in ``cross_study`` and ``leaderboard``; ``docs/reports.md`` describes the files).
+
+Each study's values are in its own metric's units. When every counted study has the same
+metric, the columns are named after it (``val_acc_mean``, as always for accuracy); when they
+differ, the columns keep neutral names and each row says its metric and direction
+(:mod:`~dals_tune.reports.columns`).
 """
 
 from __future__ import annotations
@@ -9,6 +14,13 @@ import dataclasses
 import math
 from pathlib import Path
 
+from dals_tune.reports.columns import (
+    direction_words,
+    metric_label,
+    metric_words,
+    named_table,
+    shared_objective,
+)
 from dals_tune.reports.cross_study import (
     PROFILE_TAUS,
     StudyResult,
@@ -21,7 +33,7 @@ from dals_tune.reports.cross_study import (
 )
 from dals_tune.reports.plots import plot_performance_profile
 from dals_tune.reports.tables import format_mean_std, format_number, write_csv, write_markdown
-from dals_tune.tracking_tags import REGIME_TAG, TARGET_ACCURACY_TAG, WORKLOAD_TAG
+from dals_tune.tracking_tags import REGIME_TAG, WORKLOAD_TAG
 
 
 def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Path]:
@@ -52,7 +64,9 @@ def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Pa
     )
     files += _write_rank_matrix(folder, results)
     files += _write_time_to_target(folder, results)
-    profile = performance_profile([study_errors(result.rows) for result in results])
+    profile = performance_profile(
+        [study_errors(result.rows, result.objective) for result in results]
+    )
     strategies = list(profile)
     files.append(
         write_csv(
@@ -69,39 +83,64 @@ def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Pa
             PROFILE_TAUS,
             profile,
             folder / "performance_profile.png",
-            f"performance profile over {len(results)} studies (error = 1 − test accuracy)",
+            f"performance profile over {len(results)} studies ({_error_words(results)})",
         )
     )
     return files
 
 
+def _error_words(results: list[StudyResult]) -> str:
+    """How the profile's error is read: ``error = 1 − test accuracy`` when all the studies
+    maximise accuracy (``cross_study.study_errors``)."""
+    shared = shared_objective([result.objective for result in results])
+    if shared is None:
+        return "error = 1 − test value when maximised, the test value when minimised"
+    if shared.mode == "min":
+        return f"error = test {shared.full_name}"
+    return f"error = 1 − test {shared.full_name}"
+
+
+def _with_metric(cells: list[str], result: StudyResult, mixed: bool) -> list[str]:
+    """A Markdown row, with the study's metric and direction after it when studies differ."""
+    objective = result.objective
+    return [*cells, f"{objective.metric} ({objective.mode})"] if mixed else cells
+
+
 def _write_winners(folder: Path, results: list[StudyResult]) -> list[Path]:
     table = winners(results)
+    objectives = [result.objective for result in results]
+    mixed = shared_objective(objectives) is None
+    metric = metric_label(objectives)
     markdown_rows = [
-        [
-            row.workload,
-            row.dataset,
-            row.regime,
-            row.winner or "none (all failed)",
-            format_mean_std(row.val_acc_mean, row.val_acc_std),
-            format_mean_std(row.test_acc_mean, row.test_acc_std),
-            str(row.seeds),
-            row.runner_up or "—",
-            format_mean_std(row.runner_up_val_acc_mean, row.runner_up_val_acc_std),
-            _format_lead(row.lead_in_stds),
-            format_number(row.target_accuracy, digits=2),
-            f"{row.reached} of {row.strategies}",
-            format_number(row.minutes),
-            f"`{row.run_id}`",
-        ]
-        for row in table
+        _with_metric(
+            [
+                row.workload,
+                row.dataset,
+                row.regime,
+                row.winner or "none (all failed)",
+                format_mean_std(row.val_mean, row.val_std),
+                format_mean_std(row.test_mean, row.test_std),
+                str(row.seeds),
+                row.runner_up or "—",
+                format_mean_std(row.runner_up_val_mean, row.runner_up_val_std),
+                _format_lead(row.lead_in_stds),
+                format_number(row.target, digits=2),
+                f"{row.reached} of {row.strategies}",
+                format_number(row.minutes),
+                f"`{row.run_id}`",
+            ],
+            result,
+            mixed,
+        )
+        for row, result in zip(table, results)
     ]
+    header, csv_rows = named_table(
+        [field.name for field in dataclasses.fields(WinnerRow)],
+        [dataclasses.astuple(row) for row in table],
+        objectives,
+    )
     return [
-        write_csv(
-            folder / "winners.csv",
-            [field.name for field in dataclasses.fields(WinnerRow)],
-            [dataclasses.astuple(row) for row in table],
-        ),
+        write_csv(folder / "winners.csv", header, csv_rows),
         write_markdown(
             folder / "winners.md",
             "Winner per workload and regime",
@@ -110,29 +149,36 @@ def _write_winners(folder: Path, results: list[StudyResult]) -> list[Path]:
                 "dataset",
                 "regime",
                 "winner",
-                "val acc",
-                "test acc",
+                f"val {metric}",
+                f"test {metric}",
                 "seeds",
                 "runner-up",
-                "val acc",
+                f"val {metric}",
                 "lead ÷ std",
                 "target",
                 "reached",
                 "minutes",
                 "run id",
+                *(["metric"] if mixed else []),
             ],
             markdown_rows,
             [
                 "The latest finished study of each workload and regime. Winner = rank 1 by "
-                "validation accuracy; accuracies are mean ± sample std over its seed re-runs "
-                "(test at the best validation epoch). Lead ÷ std: the winner's lead over the "
-                "runner-up divided by the larger of their two stds; with a handful of seeds, "
-                "below about 2 the two are not told apart. Reached: strategies whose median "
-                "re-run reached the target accuracy (time_to_target.md). Minutes: the "
-                "study's wall time."
+                f"validation {metric_words(objectives)}{direction_words(objectives)}; "
+                f"{_plural(metric_words(objectives))} are mean ± sample std over its seed "
+                "re-runs (test at the best validation epoch). Lead ÷ std: the winner's lead "
+                "over the runner-up divided by the larger of their two stds; with a handful of "
+                "seeds, below about 2 the two are not told apart. Reached: strategies whose "
+                f"median re-run reached the target {metric_words(objectives)} "
+                "(time_to_target.md). Minutes: the study's wall time."
             ],
         ),
     ]
+
+
+def _plural(words: str) -> str:
+    """``accuracies``, ``values``; a metric's short name (``rmse``) reads as ``values``."""
+    return {"accuracy": "accuracies"}.get(words, "values")
 
 
 def _format_lead(lead: float) -> str:
@@ -142,48 +188,57 @@ def _format_lead(lead: float) -> str:
 
 
 def _write_rank_matrix(folder: Path, results: list[StudyResult]) -> list[Path]:
-    """Each strategy's rank and validation accuracy in every study, best mean rank first."""
+    """Each strategy's rank and validation value in every study, best mean rank first."""
     matrix = rank_matrix(results)
-    studies = [f"{result.tag(WORKLOAD_TAG)} / {result.tag(REGIME_TAG)}" for result in results]
-    csv_rows = [
-        [
-            result.tag(WORKLOAD_TAG),
-            result.tag(REGIME_TAG),
-            strategy,
-            row.rank,
-            row.val_acc_mean,
-            row.val_acc_std,
-            row.failed,
-        ]
+    objectives = [result.objective for result in results]
+    mixed = shared_objective(objectives) is None
+    studies = [
+        f"{result.tag(WORKLOAD_TAG)} / {result.tag(REGIME_TAG)}"
+        + (f" ({result.objective.metric}, {result.objective.mode})" if mixed else "")
+        for result in results
+    ]
+    cells = [
+        (
+            [
+                result.tag(WORKLOAD_TAG),
+                result.tag(REGIME_TAG),
+                strategy,
+                row.rank,
+                row.val_mean,
+                row.val_std,
+                row.failed,
+            ],
+            result.objective,
+        )
         for strategy, rows in matrix.items()
         for result, row in zip(results, rows)
         if row is not None
     ]
+    header, csv_rows = named_table(
+        ["workload", "regime", "strategy", "rank", "val_mean", "val_std", "failed"],
+        [row for row, _ in cells],
+        [objective for _, objective in cells] if cells else objectives,
+    )
     markdown_rows = [
         [
             strategy,
             *(
-                "—"
-                if row is None
-                else f"#{row.rank}: {format_mean_std(row.val_acc_mean, row.val_acc_std)}"
+                "—" if row is None else f"#{row.rank}: {format_mean_std(row.val_mean, row.val_std)}"
                 for row in rows
             ),
         ]
         for strategy, rows in matrix.items()
     ]
     return [
-        write_csv(
-            folder / "ranks.csv",
-            ["workload", "regime", "strategy", "rank", "val_acc_mean", "val_acc_std", "failed"],
-            csv_rows,
-        ),
+        write_csv(folder / "ranks.csv", header, csv_rows),
         write_markdown(
             folder / "ranks.md",
             "Rank in every study",
             ["strategy", *studies],
             markdown_rows,
             [
-                "Each strategy's leaderboard rank and validation accuracy (mean ± sample std "
+                "Each strategy's leaderboard rank and validation "
+                f"{metric_words(objectives)}{direction_words(objectives)} (mean ± sample std "
                 "over its seed re-runs) in the latest finished study of each workload and "
                 "regime; strategies in mean_rank.md's order, — where one did not take part."
             ],
@@ -192,55 +247,84 @@ def _write_rank_matrix(folder: Path, results: list[StudyResult]) -> list[Path]:
 
 
 def _write_time_to_target(folder: Path, results: list[StudyResult]) -> list[Path]:
-    """Per study and strategy: epochs and seconds to the workload's target accuracy (median
-    over the seed re-runs; "not reached" when fewer than half reach it) beside the final
-    accuracy. Each study's ``learning_curves.png`` is its convergence plot."""
+    """Per study and strategy: epochs and seconds to the workload's target (median over the
+    seed re-runs; "not reached" when fewer than half reach it) beside the final value. Each
+    study's ``learning_curves.png`` is its convergence plot."""
     rows = [
         (result, row) for result in results for row in sorted(result.rows, key=lambda row: row.rank)
     ]
-    header = ["workload", "regime", "target", "strategy", "rank", "epochs_to_target",
-              "seconds_to_target", "val_acc_mean", "val_acc_std", "test_acc_mean"]  # fmt: skip
-    csv_rows = [
+    objectives = [result.objective for result in results]
+    mixed = shared_objective(objectives) is None
+    metric = metric_label(objectives)
+    fields = ["workload", "regime", "target", "strategy", "rank", "epochs_to_target",
+              "seconds_to_target", "val_mean", "val_std", "test_mean"]  # fmt: skip
+    header, csv_rows = named_table(
+        fields,
         [
-            result.tag(WORKLOAD_TAG),
-            result.tag(REGIME_TAG),
-            result.tag(TARGET_ACCURACY_TAG),
-            row.strategy,
-            row.rank,
-            row.epochs_to_target,
-            row.seconds_to_target,
-            row.val_acc_mean,
-            row.val_acc_std,
-            row.test_acc_mean,
-        ]
-        for result, row in rows
-    ]
+            [
+                result.tag(WORKLOAD_TAG),
+                result.tag(REGIME_TAG),
+                result.objective.target,
+                row.strategy,
+                row.rank,
+                row.epochs_to_target,
+                row.seconds_to_target,
+                row.val_mean,
+                row.val_std,
+                row.test_mean,
+            ]
+            for result, row in rows
+        ],
+        [result.objective for result, _ in rows] if rows else objectives,
+    )
+    header[2] = "target"  # this file's name for it, whatever the metric (its units are theirs)
     not_reached = "not reached"
     markdown_rows = [
-        [
-            f"{result.tag(WORKLOAD_TAG)} / {result.tag(REGIME_TAG)}",
-            result.tag(TARGET_ACCURACY_TAG) or "—",
-            row.strategy,
-            format_number(row.epochs_to_target, not_reached),
-            format_number(row.seconds_to_target, not_reached),
-            format_mean_std(row.val_acc_mean, row.val_acc_std),
-            format_mean_std(row.test_acc_mean, row.test_acc_std),
-        ]
+        _with_metric(
+            [
+                f"{result.tag(WORKLOAD_TAG)} / {result.tag(REGIME_TAG)}",
+                _format_target(result.objective.target),
+                row.strategy,
+                format_number(row.epochs_to_target, not_reached),
+                format_number(row.seconds_to_target, not_reached),
+                format_mean_std(row.val_mean, row.val_std),
+                format_mean_std(row.test_mean, row.test_std),
+            ],
+            result,
+            mixed,
+        )
         for result, row in rows
     ]
+    shared = shared_objective(objectives)
+    reaches = "first falls to or below" if shared and shared.mode == "min" else "first reaches"
+    words = metric_words(objectives)
     return [
         write_csv(folder / "time_to_target.csv", header, csv_rows),
         write_markdown(
             folder / "time_to_target.md",
             "Time to target",
-            ["study", "target", "strategy", "epochs", "seconds", "val acc", "test acc"],
+            [
+                "study",
+                "target",
+                "strategy",
+                "epochs",
+                "seconds",
+                f"val {metric}",
+                f"test {metric}",
+                *(["metric"] if mixed else []),
+            ],
             markdown_rows,
             [
-                "Epochs and seconds until the validation accuracy first reaches the "
-                "workload's target: the median over the strategy's seed re-runs (not reached "
-                "when fewer than half reach it), beside its final accuracy (mean ± sample "
+                f"Epochs and seconds until the validation {words} {reaches} the workload's "
+                "target: the median over the strategy's seed re-runs (not reached when fewer "
+                f"than half reach it), beside its final {words} (mean ± sample "
                 "std). Strategies in leaderboard order; each study's convergence plot is "
                 "its learning_curves.png."
             ],
         ),
     ]
+
+
+def _format_target(target: float | None) -> str:
+    """The target as the tag wrote it (``0.9``); ``—`` without one."""
+    return "—" if target is None else repr(target)

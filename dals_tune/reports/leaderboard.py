@@ -1,11 +1,12 @@
 """One study's leaderboard: per strategy, how well its selected configuration does, what the
-search cost, and how fast it reaches the target accuracy.
+search cost, and how fast it reaches the target.
 
 The numbers of a row come from the strategy's *result runs*: its seed re-runs (the best
 configuration trained again at full budget, one run per seed) or, when it has none, its best
-search trial alone. Runs that diverged or errored (or logged no validation accuracy) give no
-numbers; they are counted in the row's note. Ranking uses validation accuracy only: the test
-accuracy is reported, never selected on.
+search trial alone. Runs that diverged or errored (or logged no validation value) give no
+numbers; they are counted in the row's note. Ranking uses the validation value only, in the
+direction of the study's :class:`~dals_tune.objective.Objective` (a minimised RMSE or loss
+ranks ascending): the test value is reported, never selected on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from dals_tune.objective import Objective
 from dals_tune.reports.study_runs import (
     FAILED_STATUSES,
     STATUS_ORDER,
@@ -33,19 +35,22 @@ _ERROR_CHARS = 80
 
 @dataclass(frozen=True)
 class LeaderboardRow:
-    """One strategy's line in a study's leaderboard (fields in the order of the CSV columns).
+    """One strategy's line in a study's leaderboard (fields in the order of the CSV columns,
+    which :mod:`~dals_tune.reports.columns` names after the metric: ``val_mean`` is written
+    ``val_acc_mean`` in an accuracy study, ``val_rmse_mean`` in an RMSE one).
 
-    - ``val_acc_mean``/``val_acc_std``: mean and *sample* standard deviation (divisor n − 1)
-      of ``best_val_acc`` over the usable result runs; ``test_acc_*`` likewise of
-      ``test_acc_at_best_val`` (the test accuracy at the best validation epoch). With one
-      usable run, or the best-trial fallback (``seeds == 0``), the std is NaN: no spread was
-      measured. NaN means too when no run is usable (``failed``).
+    - ``val_mean``/``val_std``: mean and *sample* standard deviation (divisor n − 1) of
+      ``best_val`` over the usable result runs; ``test_*`` likewise of ``test_at_best_val``
+      (the test value at the best validation epoch). With one usable run, or the best-trial
+      fallback (``seeds == 0``), the std is NaN: no spread was measured. NaN means too when
+      no run is usable (``failed``).
     - ``seeds``: number of re-runs (all statuses); ``trials``: number of search trials.
     - ``epochs_spent``: Σ over the search trials of the last epoch each reported.
-    - ``best_trial_val_acc``: the highest ``best_val_acc`` of a usable search trial.
-    - ``default_val_acc``: ``best_val_acc`` of the trial tagged ``default=1`` (the strategy's
-      default configuration), None without one; ``tuned_beats_default``:
-      ``best_trial_val_acc > default_val_acc`` (both search trials, so the same budget rules).
+    - ``best_trial_val``: the best ``best_val`` of a usable search trial, in the metric's
+      direction.
+    - ``default_val``: ``best_val`` of the trial tagged ``default=1`` (the strategy's default
+      configuration), None without one; ``tuned_beats_default``: ``best_trial_val`` strictly
+      better than ``default_val`` (both search trials, so the same budget rules).
     - ``epochs_to_target``/``seconds_to_target``: see :func:`median_time_to_target`; None
       when not reached (or the study has no target).
     - ``failed``: no usable result run; such rows rank last and ``note`` says why.
@@ -54,15 +59,15 @@ class LeaderboardRow:
     rank: int
     strategy: str
     generation: str
-    val_acc_mean: float
-    val_acc_std: float
-    test_acc_mean: float
-    test_acc_std: float
+    val_mean: float
+    val_std: float
+    test_mean: float
+    test_std: float
     seeds: int
     trials: int
     epochs_spent: int
-    best_trial_val_acc: float
-    default_val_acc: float | None
+    best_trial_val: float
+    default_val: float | None
     tuned_beats_default: bool | None
     epochs_to_target: float | None
     seconds_to_target: float | None
@@ -77,54 +82,54 @@ def study_leaderboard(tracker: Tracker, parent_run_id: str) -> list[LeaderboardR
 
 def leaderboard(study: StudyRuns) -> list[LeaderboardRow]:
     """Rank the strategies of ``study`` (see :func:`rank_key`); rank 1 is the winner."""
+    objective = study.objective
     rows = [
-        strategy_row(
-            name, [run for run in study.runs if run.strategy == name], study.target_accuracy
-        )
+        strategy_row(name, [run for run in study.runs if run.strategy == name], objective)
         for name in study.strategies
     ]
-    return [replace(row, rank=rank) for rank, row in enumerate(sorted(rows, key=rank_key), 1)]
+    ranked = sorted(rows, key=lambda row: rank_key(row, objective))
+    return [replace(row, rank=rank) for rank, row in enumerate(ranked, 1)]
 
 
-def rank_key(row: LeaderboardRow) -> tuple[bool, float, int, str]:
-    """Order of the leaderboard: usable before failed, then higher ``val_acc_mean``, then fewer
-    ``epochs_spent`` (the cheaper search), then the strategy's name."""
-    val_acc = row.val_acc_mean if math.isfinite(row.val_acc_mean) else -math.inf
-    return (row.failed, -val_acc, row.epochs_spent, row.strategy)
+def rank_key(row: LeaderboardRow, objective: Objective) -> tuple[bool, float, int, str]:
+    """Order of the leaderboard: usable before failed, then the better ``val_mean`` in the
+    objective's direction (higher for a maximised metric, lower for a minimised one), then
+    fewer ``epochs_spent`` (the cheaper search), then the strategy's name."""
+    return (row.failed, -score_or_worst(objective, row.val_mean), row.epochs_spent, row.strategy)
 
 
-def strategy_row(
-    strategy: str, runs: Sequence[ChildRun], target_accuracy: float | None
-) -> LeaderboardRow:
+def strategy_row(strategy: str, runs: Sequence[ChildRun], objective: Objective) -> LeaderboardRow:
     """The (unranked, ``rank=0``) row of one strategy from all its child runs."""
     trials = [run for run in runs if run.kind != "rerun"]
     reruns = [run for run in runs if run.kind == "rerun"]
-    usable = [run for run in result_runs(runs) if not run.failed]
-    val_mean, val_std = mean_and_std([run.best_val_acc for run in usable])
-    test_mean, test_std = mean_and_std([run.test_acc_at_best_val for run in usable])
-    best = best_trial(trials)
-    defaults = [run.best_val_acc for run in trials if run.is_default]
-    default_val = max(defaults, key=_finite_or_minus_inf) if defaults else None
-    best_val = best.best_val_acc if best else math.nan
+    usable = [run for run in result_runs(runs, objective) if not run.failed]
+    val_mean, val_std = mean_and_std([run.best_val for run in usable])
+    test_mean, test_std = mean_and_std([run.test_at_best_val for run in usable])
+    best = best_trial(trials, objective)
+    defaults = [run.best_val for run in trials if run.is_default]
+    default_val = (
+        max(defaults, key=lambda value: score_or_worst(objective, value)) if defaults else None
+    )
+    best_val = best.best_val if best else math.nan
     beats_default = (
         None
         if default_val is None
-        else _finite_or_minus_inf(best_val) > _finite_or_minus_inf(default_val)
+        else score_or_worst(objective, best_val) > score_or_worst(objective, default_val)
     )
-    epochs, seconds = median_time_to_target(usable, target_accuracy)
+    epochs, seconds = median_time_to_target(usable, objective)
     return LeaderboardRow(
         rank=0,
         strategy=strategy,
         generation=next((run.generation for run in runs if run.generation), ""),
-        val_acc_mean=val_mean,
-        val_acc_std=val_std,
-        test_acc_mean=test_mean,
-        test_acc_std=test_std,
+        val_mean=val_mean,
+        val_std=val_std,
+        test_mean=test_mean,
+        test_std=test_std,
         seeds=len(reruns),
         trials=len(trials),
         epochs_spent=sum(run.epochs_run for run in trials),
-        best_trial_val_acc=best_val,
-        default_val_acc=default_val,
+        best_trial_val=best_val,
+        default_val=default_val,
         tuned_beats_default=beats_default,
         epochs_to_target=epochs,
         seconds_to_target=seconds,
@@ -133,24 +138,24 @@ def strategy_row(
     )
 
 
-def result_runs(runs: Sequence[ChildRun]) -> list[ChildRun]:
+def result_runs(runs: Sequence[ChildRun], objective: Objective) -> list[ChildRun]:
     """The runs a strategy's numbers come from: its re-runs in seed order; without re-runs its
     best usable search trial; without one of those, all its (failed) trials."""
     reruns = [run for run in runs if run.kind == "rerun"]
     if reruns:
         return sorted(reruns, key=lambda run: (run.seed is None, run.seed or 0, run.run_id))
     trials = [run for run in runs if run.kind != "rerun"]
-    best = best_trial(trials)
+    best = best_trial(trials, objective)
     return [best] if best else trials
 
 
-def best_trial(trials: Sequence[ChildRun]) -> ChildRun | None:
-    """The usable search trial with the highest ``best_val_acc`` (ties: fewer epochs, then the
-    earlier trial); None when every trial diverged or errored."""
+def best_trial(trials: Sequence[ChildRun], objective: Objective) -> ChildRun | None:
+    """The usable search trial with the best ``best_val`` in the objective's direction (ties:
+    fewer epochs, then the earlier trial); None when every trial diverged or errored."""
     usable = [run for run in trials if run.kind != "rerun" and not run.failed]
     if not usable:
         return None
-    return min(usable, key=lambda run: (-run.best_val_acc, run.epochs_run))
+    return min(usable, key=lambda run: (-objective.score(run.best_val), run.epochs_run))
 
 
 def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
@@ -169,32 +174,34 @@ def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def time_to_target(
-    val_acc: History, epoch_seconds: History, target_accuracy: float
+    history: History, epoch_seconds: History, objective: Objective
 ) -> tuple[float, float]:
-    """``(epoch, seconds)`` at which one run first reaches the target.
+    """``(epoch, seconds)`` at which one run first reaches the objective's target.
 
-    epoch* = min{e : val_acc(e) ≥ target}; seconds* = Σ_{e ≤ epoch*} epoch_seconds(e).
-    ``(inf, inf)`` when the run never reaches it; seconds is NaN when the run logged no
-    ``epoch_seconds``.
+    epoch* = min{e : v(e) ≥ target} for a maximised metric, min{e : v(e) ≤ target} for a
+    minimised one (``Objective.reached``); seconds* = Σ_{e ≤ epoch*} epoch_seconds(e).
+    ``(inf, inf)`` when the run never reaches it (or there is no target); seconds is NaN when
+    the run logged no ``epoch_seconds``.
     """
-    for epoch, value in val_acc:
-        if value >= target_accuracy:
+    for epoch, value in history:
+        if objective.reached(value):
             spent = [seconds for step, seconds in epoch_seconds if step <= epoch]
             return float(epoch), math.fsum(spent) if spent else math.nan
     return math.inf, math.inf
 
 
 def median_time_to_target(
-    runs: Sequence[ChildRun], target_accuracy: float | None
+    runs: Sequence[ChildRun], objective: Objective
 ) -> tuple[float | None, float | None]:
     """Median over ``runs`` of :func:`time_to_target`, epochs and seconds each on its own.
 
     A run that never reaches the target counts as ∞, so the median is finite only when more
-    than half of the runs reach it; an infinite (or unknown) median is reported as None.
+    than half of the runs reach it; an infinite (or unknown) median is reported as None, as
+    is every median of a study without a target.
     """
-    if target_accuracy is None or not runs:
+    if objective.target is None or not runs:
         return None, None
-    times = [time_to_target(run.val_acc, run.epoch_seconds, target_accuracy) for run in runs]
+    times = [time_to_target(run.val_history, run.epoch_seconds, objective) for run in runs]
     return median_or_none([t[0] for t in times]), median_or_none([t[1] for t in times])
 
 
@@ -221,7 +228,7 @@ def status_note(trials: Sequence[ChildRun], reruns: Sequence[ChildRun], *, faile
             runs = f"all {len(source)} {what}" if len(source) > 1 else f"its one {what[:-1]}"
             parts.append(f"ranked last: {runs} diverged or errored")
         else:
-            parts.append(f"ranked last: no {what[:-1]} logged a validation accuracy")
+            parts.append(f"ranked last: no {what[:-1]} logged a validation value")
         errors = [run.error for run in source if run.error]
         if errors:
             message = " ".join(errors[0].split())
@@ -242,5 +249,8 @@ def _status_counts(runs: Sequence[ChildRun]) -> str:
     return ", ".join(f"{counts[status]} {status}" for status in order if counts[status])
 
 
-def _finite_or_minus_inf(value: float) -> float:
-    return value if math.isfinite(value) else -math.inf
+def score_or_worst(objective: Objective, value: float | None) -> float:
+    """``Objective.score`` (higher is better in either direction), −∞ for a missing value."""
+    if value is None or not math.isfinite(value):
+        return -math.inf
+    return objective.score(value)

@@ -39,9 +39,12 @@ def mean_curve(histories: Sequence[History]) -> tuple[list[int], list[float], li
     return epochs, means, stds
 
 
-def plot_learning_curves(curves: Mapping[str, Sequence[History]], path: Path, title: str) -> Path:
-    """Validation accuracy over epochs, one line per strategy: the mean over its runs with a
-    ± one-std band where two or more runs reached the epoch."""
+def plot_learning_curves(
+    curves: Mapping[str, Sequence[History]], path: Path, title: str, ylabel: str
+) -> Path:
+    """The validation metric (``ylabel``: ``validation accuracy``) over epochs, one line per
+    strategy: the mean over its runs with a ± one-std band where two or more runs reached the
+    epoch."""
     figure = Figure(figsize=(8, 5), layout="constrained")
     axes = figure.add_subplot()
     drawn = 0
@@ -60,8 +63,8 @@ def plot_learning_curves(curves: Mapping[str, Sequence[History]], path: Path, ti
         drawn += 1
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
-    axes.set_ylabel("validation accuracy")
-    return _finish(figure, axes, path, title, drawn > 0, "no run reported a validation accuracy")
+    axes.set_ylabel(ylabel)
+    return _finish(figure, axes, path, title, drawn > 0, f"no run reported a {ylabel}")
 
 
 def plot_lr_heatmap(histories: Mapping[str, History], path: Path, title: str) -> Path:

@@ -13,13 +13,15 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dals_tune.reports.tables import Cell, format_accuracy, markdown_table, write_csv
+from dals_tune.reports.columns import metric_label, named_table, shared_objective
+from dals_tune.reports.tables import Cell, format_value, markdown_table, write_csv
 
 if TYPE_CHECKING:
-    from dals_tune.recommend import Advice
+    from dals_tune.recommend import Advice, FinishedStudy, HeldOut
 
 MARKDOWN_FILE = "recommendation.md"
 CSV_FILE = "recommendation.csv"
@@ -48,6 +50,8 @@ def render_markdown(advice: Advice) -> str:
     """The report the command prints and writes: nearest studies, the strategies to try first
     with their evidence, and the single-best gap with its leave-one-out evaluation."""
     task = advice.task
+    neighbours = [n.study.objective for n in advice.neighbours]
+    mixed = shared_objective(neighbours) is None
     lines = [
         f"# Strategies to try first on {task.name}",
         "",
@@ -57,7 +61,16 @@ def render_markdown(advice: Advice) -> str:
         f"## Nearest finished studies ({len(advice.neighbours)} of {len(advice.studies)})",
         "",
         *markdown_table(
-            ["study", "family", "train size", "depth", "distance", "winner", "val acc", "run id"],
+            [
+                "study",
+                "family",
+                "train size",
+                "depth",
+                "distance",
+                "winner",
+                f"val {metric_label(neighbours)}",
+                "run id",
+            ],
             [
                 [
                     n.study.features.name,
@@ -66,7 +79,7 @@ def render_markdown(advice: Advice) -> str:
                     _known(n.study.features.depth),
                     f"{n.distance:.2f}",
                     n.study.winner.strategy,
-                    format_accuracy(n.study.winner.val_acc_mean),
+                    _valued(n.study.winner.val_mean, n.study, mixed),
                     f"`{n.study.run_id}`",
                 ]
                 for n in advice.neighbours
@@ -105,8 +118,8 @@ def render_markdown(advice: Advice) -> str:
         "",
         f"Over {_studies(len(advice.studies))}, {advice.single_best.strategy} has "
         f"the best mean rank ({advice.single_best.mean_rank:.2f}); always using it trails each "
-        f"study's winner by a mean of {format_accuracy(advice.single_best_gap)} validation "
-        "accuracy (in-sample).",
+        f"study's winner by a mean of {format_value(advice.single_best_gap)} validation "
+        f"{_metric_words(advice.studies)} (in-sample).",
         "",
         *_leave_one_out_markdown(advice),
     ]
@@ -115,6 +128,7 @@ def render_markdown(advice: Advice) -> str:
 
 def _leave_one_out_markdown(advice: Advice) -> list[str]:
     result = advice.leave_one_out
+    mixed = shared_objective([study.objective for study in advice.studies]) is None
     if result is None:
         return [
             "Leave-one-out needs at least two finished studies with a winner; the store has "
@@ -136,11 +150,11 @@ def _leave_one_out_markdown(advice: Advice) -> list[str]:
             [
                 [
                     held.study.features.name,
-                    _scored(held.study.winner.strategy, held.study.winner.val_acc_mean),
-                    _scored(held.single_best.strategy, held.single_best.val_acc),
-                    format_accuracy(held.single_best.regret),
-                    _scored(held.recommended.strategy, held.recommended.val_acc),
-                    format_accuracy(held.recommended.regret),
+                    _scored(held.study.winner.strategy, held.study.winner.val_mean, held, mixed),
+                    _scored(held.single_best.strategy, held.single_best.value, held, mixed),
+                    format_value(held.single_best.regret),
+                    _scored(held.recommended.strategy, held.recommended.value, held, mixed),
+                    format_value(held.recommended.regret),
                     ", ".join(n.study.features.name for n in held.neighbours),
                 ]
                 for held in result.rounds
@@ -161,10 +175,8 @@ def _leave_one_out_markdown(advice: Advice) -> list[str]:
     return [
         *lines,
         f"Mean regret over {_studies(len(result.rounds), 'held-out')}: single best "
-        f"{format_accuracy(result.single_best_regret)}, recommendation "
-        f"{format_accuracy(result.recommended_regret)}; {closed}. Regret = the held-out "
-        "study's best validation accuracy minus that of the chosen strategy (0 when it failed "
-        "there).",
+        f"{format_value(result.single_best_regret)}, recommendation "
+        f"{format_value(result.recommended_regret)}; {closed}. {_regret_words(advice)}",
     ]
 
 
@@ -186,16 +198,16 @@ def _recommendation_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
 
 
 def _leave_one_out_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
-    header = [
+    fields = [
         "study",
         "run_id",
         "best_strategy",
-        "best_val_acc",
+        "best_val",
         "single_best",
-        "single_best_val_acc",
+        "single_best_val",
         "single_best_regret",
         "recommended",
-        "recommended_val_acc",
+        "recommended_val",
         "recommended_regret",
         "neighbours",
     ]
@@ -205,22 +217,53 @@ def _leave_one_out_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
             held.study.features.name,
             held.study.run_id,
             held.study.winner.strategy,
-            held.study.winner.val_acc_mean,
+            held.study.winner.val_mean,
             held.single_best.strategy,
-            held.single_best.val_acc,
+            held.single_best.value,
             held.single_best.regret,
             held.recommended.strategy,
-            held.recommended.val_acc,
+            held.recommended.value,
             held.recommended.regret,
             ";".join(n.study.features.name for n in held.neighbours),
         ]
         for held in rounds
     ]
-    return header, rows
+    objectives = [held.study.objective for held in rounds] or [
+        study.objective for study in advice.studies
+    ]
+    return named_table(fields, rows, objectives)
 
 
-def _scored(strategy: str, accuracy: float) -> str:
-    return f"{strategy} {format_accuracy(accuracy)}"
+def _valued(value: float, study: FinishedStudy, mixed: bool) -> str:
+    """A validation value, followed by its study's metric when the studies' metrics differ."""
+    shown = format_value(value)
+    return f"{shown} {study.objective.metric}" if mixed else shown
+
+
+def _scored(strategy: str, value: float, held: HeldOut, mixed: bool) -> str:
+    return f"{strategy} {_valued(value, held.study, mixed)}"
+
+
+def _metric_words(studies: Sequence[FinishedStudy]) -> str:
+    """``accuracy``, or the units' warning for studies of different metrics."""
+    shared = shared_objective([study.objective for study in studies])
+    if shared is None:
+        return "value (each study in its own metric's units)"
+    return shared.full_name
+
+
+def _regret_words(advice: Advice) -> str:
+    shared = shared_objective([study.objective for study in advice.studies])
+    if shared is not None and shared.metric == "acc":
+        return (
+            "Regret = the held-out study's best validation accuracy minus that of the chosen "
+            "strategy (0 when it failed there)."
+        )
+    return (
+        "Regret = how far the chosen strategy's validation value falls short of the held-out "
+        "study's best, in that study's direction (a failed strategy scores the metric's floor, "
+        "or without one the study's worst value)."
+    )
 
 
 def _studies(count: int, kind: str = "finished") -> str:

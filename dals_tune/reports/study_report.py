@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dals_tune.objective import Objective
+from dals_tune.reports.columns import direction, metric_column
 from dals_tune.reports.leaderboard import LeaderboardRow, leaderboard, result_runs
 from dals_tune.reports.plots import plot_learning_curves, plot_lr_heatmap
 from dals_tune.reports.study_runs import StudyRuns, load_study, lr_histories
 from dals_tune.reports.tables import (
-    format_accuracy,
     format_mean_std,
     format_number,
+    format_value,
     write_csv,
     write_markdown,
 )
@@ -41,13 +43,14 @@ class StudyReport:
     """What :func:`write_study_report` computed and wrote.
 
     ``winner`` is the rank-1 strategy, or None when every strategy failed (no usable run);
-    ``winner_val_acc`` its ``val_acc_mean`` (NaN without a winner). ``files`` are the paths
-    written, ready for ``Tracker.finish_study``.
+    ``winner_value`` its ``val_mean`` (NaN without a winner), in the units of ``objective``,
+    the study's metric. ``files`` are the paths written, ready for ``Tracker.finish_study``.
     """
 
     rows: list[LeaderboardRow]
     winner: str | None
-    winner_val_acc: float
+    winner_value: float
+    objective: Objective
     files: list[Path]
 
 
@@ -61,25 +64,29 @@ def write_study_files(tracker: Tracker, study: StudyRuns, folder: Path) -> Study
     """:func:`write_study_report` for a study already read from the store."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = leaderboard(study)
+    objective = study.objective
     winner = rows[0] if rows and not rows[0].failed else None
     name = study_title(study)
     files = [
         write_csv(
             folder / "leaderboard.csv",
-            [field.name for field in dataclasses.fields(LeaderboardRow)],
+            [metric_column(field.name, objective) for field in dataclasses.fields(LeaderboardRow)],
             [dataclasses.astuple(row) for row in rows],
         ),
         _write_leaderboard_markdown(folder / "leaderboard.md", study, rows),
     ]
     curves = {}
     for row in rows:
-        runs = result_runs([run for run in study.runs if run.strategy == row.strategy])
-        curves[row.strategy] = [run.val_acc for run in runs if not run.failed]
+        runs = result_runs([run for run in study.runs if run.strategy == row.strategy], objective)
+        curves[row.strategy] = [run.val_history for run in runs if not run.failed]
+    label = f"validation {objective.full_name}"
     files.append(
-        plot_learning_curves(curves, folder / "learning_curves.png", f"validation accuracy: {name}")
+        plot_learning_curves(curves, folder / "learning_curves.png", f"{label}: {name}", label)
     )
     if winner is not None:
-        runs = result_runs([run for run in study.runs if run.strategy == winner.strategy])
+        runs = result_runs(
+            [run for run in study.runs if run.strategy == winner.strategy], objective
+        )
         shown = next(run for run in runs if not run.failed)
         histories = lr_histories(tracker, shown)
         if histories:
@@ -94,7 +101,8 @@ def write_study_files(tracker: Tracker, study: StudyRuns, folder: Path) -> Study
     return StudyReport(
         rows=rows,
         winner=winner.strategy if winner else None,
-        winner_val_acc=winner.val_acc_mean if winner else math.nan,
+        winner_value=winner.val_mean if winner else math.nan,
+        objective=objective,
         files=files,
     )
 
@@ -106,12 +114,14 @@ def study_title(study: StudyRuns) -> str:
 
 
 def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[LeaderboardRow]) -> Path:
+    objective = study.objective
+    metric, name = objective.metric, objective.full_name
     header = [
         "rank",
         "strategy",
         "gen",
-        "val acc",
-        "test acc at best val",
+        f"val {metric}",
+        f"test {metric} at best val",
         "seeds",
         "trials",
         "epochs spent",
@@ -122,19 +132,20 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
         "seconds to target",
         "note",
     ]
-    reached = "not reached" if study.target_accuracy is not None else "—"
+    target = objective.target
+    reached = "not reached" if target is not None else "—"
     table = [
         [
             str(row.rank),
             row.strategy,
             row.generation,
-            format_mean_std(row.val_acc_mean, row.val_acc_std),
-            format_mean_std(row.test_acc_mean, row.test_acc_std),
+            format_mean_std(row.val_mean, row.val_std),
+            format_mean_std(row.test_mean, row.test_std),
             str(row.seeds),
             str(row.trials),
             str(row.epochs_spent),
-            format_accuracy(row.best_trial_val_acc),
-            format_accuracy(row.default_val_acc),
+            format_value(row.best_trial_val),
+            format_value(row.default_val),
             {None: "—", True: "yes", False: "no"}[row.tuned_beats_default],
             format_number(row.epochs_to_target, missing=reached),
             format_number(row.seconds_to_target, missing=reached),
@@ -143,7 +154,6 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
         for row in rows
     ]
     tags = study.tags
-    target = study.target_accuracy
     settings = ", ".join(
         f"{key} {tags[key]}"
         for key in (MODEL_TAG, SEARCHER_TAG, SCHEDULER_TAG, BUDGET_TAG, MODE_TAG, SEED_TAG)
@@ -151,15 +161,19 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
     )
     status = study.parent.get("status")
     ended = f" ({status})" if status in ("FINISHED", "FAILED", "KILLED") else ""
+    values = "Accuracies" if metric == "acc" else "Values"
+    ranked = "" if metric == "acc" else f", {direction(objective)}"
+    reaches = "≥" if objective.mode == "max" else "≤"
     notes = [
         f"Study `{study.run_id}`{ended}; {settings or 'no settings'}; "
-        f"target accuracy {format_accuracy(target) if target is not None else 'not set'}.",
-        "Ranked by validation accuracy (ties: fewer epochs spent in the search, then name); "
-        "strategies whose runs all diverged or errored rank last. Accuracies are the mean ± "
-        "sample std (n − 1) over the seed re-runs of the selected configuration; without "
-        "re-runs (seeds 0) the best search trial alone. The test accuracy is taken at the best "
-        "validation epoch and never used for selection. Time to target: the median over the "
-        "same runs of the first epoch with validation accuracy ≥ target, and of the seconds "
-        "spent up to it; a run that never reaches it counts as infinite.",
+        f"target {name} {format_value(target) if target is not None else 'not set'}.",
+        f"Ranked by validation {name}{ranked} (ties: fewer epochs spent in the search, then "
+        f"name); strategies whose runs all diverged or errored rank last. {values} are the "
+        "mean ± sample std (n − 1) over the seed re-runs of the selected configuration; "
+        f"without re-runs (seeds 0) the best search trial alone. The test {name} is taken at "
+        "the best validation epoch and never used for selection. Time to target: the median "
+        "over the same runs of the first epoch with validation "
+        f"{name} {reaches} target, and of the seconds spent up to it; a run that never reaches "
+        "it counts as infinite.",
     ]
     return write_markdown(path, f"Leaderboard: {study_title(study)}", header, table, notes)

@@ -1,6 +1,12 @@
 """Read one study from the store into plain records: the parent's identity and, per child run,
 the few numbers and histories the leaderboard and the plots need.
 
+What a study optimises is its :class:`~dals_tune.objective.Objective`, read from the parent's
+tags (``metric``, ``metric_mode``, ``target``; a store from before metrics had a direction is
+accuracy with its ``target_accuracy``); each child's numbers are read under that objective's
+keys (``best_val_<m>``, ``test_<m>_at_best_val``, ``val_<m>``), so the records say ``best_val``
+whatever the metric.
+
 Everything here goes through :class:`~dals_tune.tracking.Tracker`'s readers (``trials_of``,
 ``metric_history``); the rest of the package works on these records and never touches the
 store, so its formulas can be tested on hand-made records.
@@ -13,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dals_tune.objective import Objective
 from dals_tune.tracking_tags import (
     DEFAULT_TAG,
     ERROR_TAG,
@@ -22,7 +29,6 @@ from dals_tune.tracking_tags import (
     SEED_TAG,
     STATUS_TAG,
     STRATEGY_TAG,
-    TARGET_ACCURACY_TAG,
     TRIAL_ID_TAG,
 )
 
@@ -49,21 +55,21 @@ class ChildRun:
     seed: int | None
     is_default: bool  # evaluated the strategy's default configuration (tag default=1)
     error: str | None
-    best_val_acc: float  # NaN when the run logged no validation accuracy
-    test_acc_at_best_val: float
-    val_acc: History
+    best_val: float  # the best validation value in the metric's direction; NaN: none logged
+    test_at_best_val: float  # the test value at that epoch
+    val_history: History  # the validation value per epoch
     epoch_seconds: History
     metric_names: tuple[str, ...] = ()  # every metric key the run logged
 
     @property
     def failed(self) -> bool:
-        """Diverged or errored, or no finite validation accuracy: no result to rank."""
-        return self.status in FAILED_STATUSES or not math.isfinite(self.best_val_acc)
+        """Diverged or errored, or no finite validation value: no result to rank."""
+        return self.status in FAILED_STATUSES or not math.isfinite(self.best_val)
 
     @property
     def epochs_run(self) -> int:
         """The last epoch the run reported (0 when it reported none)."""
-        steps = [history[-1][0] for history in (self.val_acc, self.epoch_seconds) if history]
+        steps = [history[-1][0] for history in (self.val_history, self.epoch_seconds) if history]
         return max(steps, default=0)
 
 
@@ -83,8 +89,9 @@ class StudyRuns:
         return self.parent.get("tags", {})
 
     @property
-    def target_accuracy(self) -> float | None:
-        return target_accuracy(self.tags)
+    def objective(self) -> Objective:
+        """The study's metric, direction and target, from its tags."""
+        return Objective.from_record(self.tags)
 
     @property
     def strategies(self) -> list[str]:
@@ -99,15 +106,6 @@ class StudyRuns:
         return [name for name in dict.fromkeys(names) if name]
 
 
-def target_accuracy(tags: Mapping[str, str]) -> float | None:
-    """A study parent's ``target_accuracy`` tag as a float; None when absent or not a number."""
-    try:
-        target = float(tags[TARGET_ACCURACY_TAG])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return target if math.isfinite(target) else None
-
-
 def load_study(
     tracker: Tracker, parent_run_id: str, parent: Mapping[str, Any] | None = None
 ) -> StudyRuns:
@@ -118,7 +116,10 @@ def load_study(
     """
     if parent is None:
         parent = _find_parent(tracker, parent_run_id)
-    runs = tuple(_child_run(tracker, record) for record in tracker.trials_of(parent_run_id))
+    objective = Objective.from_record(parent.get("tags", {}))
+    runs = tuple(
+        _child_run(tracker, record, objective) for record in tracker.trials_of(parent_run_id)
+    )
     return StudyRuns(parent=parent, runs=runs)
 
 
@@ -173,13 +174,13 @@ def _find_parent(tracker: Tracker, parent_run_id: str) -> Mapping[str, Any]:
     )
 
 
-def _child_run(tracker: Tracker, record: Mapping[str, Any]) -> ChildRun:
+def _child_run(tracker: Tracker, record: Mapping[str, Any], objective: Objective) -> ChildRun:
     tags = record.get("tags", {})
     metrics = record.get("metrics", {})
-    val_acc = tuple(tracker.metric_history(record["run_id"], "val_acc"))
-    best_val = metrics.get("best_val_acc")
+    history = tuple(tracker.metric_history(record["run_id"], objective.val_key))
+    best_val = metrics.get(objective.best_key)
     if best_val is None:  # older or partial records: the best of the per-epoch history
-        best_val = max((value for _, value in val_acc if math.isfinite(value)), default=math.nan)
+        best_val = objective.best_of(value for _, value in history)
     seed = tags.get(SEED_TAG)
     return ChildRun(
         run_id=record["run_id"],
@@ -191,9 +192,9 @@ def _child_run(tracker: Tracker, record: Mapping[str, Any]) -> ChildRun:
         seed=int(seed) if seed is not None and seed.lstrip("-").isdigit() else None,
         is_default=tags.get(DEFAULT_TAG) == "1",
         error=tags.get(ERROR_TAG),
-        best_val_acc=float(best_val),
-        test_acc_at_best_val=float(metrics.get("test_acc_at_best_val", math.nan)),
-        val_acc=val_acc,
+        best_val=math.nan if best_val is None else float(best_val),
+        test_at_best_val=float(metrics.get(objective.test_at_best_key, math.nan)),
+        val_history=history,
         epoch_seconds=tuple(tracker.metric_history(record["run_id"], "epoch_seconds")),
         metric_names=tuple(sorted(metrics)),
     )

@@ -1,5 +1,5 @@
 """Writing tables as CSV (for programs: full precision, empty cell for a missing value) and as
-Markdown (for people: accuracies to four decimals, ``mean ± std``)."""
+Markdown (for people: metric values to four decimals, ``mean ± std``)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,8 @@ def markdown_cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def format_accuracy(value: float | None) -> str:
-    """An accuracy to four decimals; ``—`` when missing."""
+def format_value(value: float | None) -> str:
+    """A metric's value (an accuracy, an RMSE) to four decimals; ``—`` when missing."""
     if value is None or not math.isfinite(value):
         return "—"
     return f"{value:.4f}"

@@ -122,12 +122,12 @@ def study_description(
 def winner_line(rows: Sequence[LeaderboardRow], val_key: str = "val_acc") -> str:
     """``**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs``, with
     the strategies it tied with and what broke the tie (``reports.leaderboard.rank_key``)."""
-    from dals_tune.reports.tables import format_accuracy, format_mean_std
+    from dals_tune.reports.tables import format_mean_std, format_value
 
     if not rows or rows[0].failed:
         return "**No winner**: every strategy's runs diverged or errored."
     best = rows[0]
-    score = format_mean_std(best.val_acc_mean, best.val_acc_std)
+    score = format_mean_std(best.val_mean, best.val_std)
     if best.seeds == 0:
         measured = "the best search trial alone (no seed re-runs)"
     elif best.seeds == 1:
@@ -135,10 +135,8 @@ def winner_line(rows: Sequence[LeaderboardRow], val_key: str = "val_acc") -> str
     else:
         measured = f"mean ± std over {best.seeds} seed re-runs"
     line = f"**Winner: {best.strategy}**, {val_key} {score}, {measured}"
-    shown = format_accuracy(best.val_acc_mean)
-    tied = [
-        row for row in rows[1:] if not row.failed and format_accuracy(row.val_acc_mean) == shown
-    ]
+    shown = format_value(best.val_mean)
+    tied = [row for row in rows[1:] if not row.failed and format_value(row.val_mean) == shown]
     if tied:
         names = ", ".join(row.strategy for row in tied)
         if all(row.epochs_spent > best.epochs_spent for row in tied):

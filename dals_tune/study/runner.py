@@ -7,7 +7,8 @@ A study is one workload × a set of strategies × a budget × seeds. It runs in 
    every strategy gets the same budget. ``joint`` mode: one Optuna study in which the
    strategy is itself a categorical choice with conditional parameters, with
    ``samples × strategies`` trials in all.
-2. **Seed re-runs.** Each strategy's best configuration (by validation accuracy) is trained
+2. **Seed re-runs.** Each strategy's best configuration (by the validation metric, in the
+   workload's direction) is trained
    again with ``seeds`` fresh seeds at the full budget; the leaderboard is the mean ± std of
    those re-runs, not the single lucky trial.
 3. **Report.** Leaderboard, plots and the resolved config go to the study's parent run in
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dals_tune.objective import Objective
 from dals_tune.study import plans
 from dals_tune.study.outcomes import TrialOutcome, best_outcome, judged
 from dals_tune.study.preflight import CheckedStudy, absolute_settings, check, interrupted_study
@@ -57,7 +59,8 @@ class StudyResult:
     study_id: str
     parent_run_id: str
     winner: str
-    winner_val_acc: float
+    winner_value: float  # the winner's mean validation value, in objective's units
+    objective: Objective
     report_folder: Path
     leaderboard_markdown: str
     tune_runs: list[TuneRunTiming]
@@ -268,7 +271,7 @@ class _StudyRunner:
         self.tracker.finish_study(
             self.state.parent_run_id,
             report.winner or NO_WINNER,
-            report.winner_val_acc,
+            report.winner_value,
             [*report.files, config_path],
             status="FINISHED" if report.winner else "FAILED",
             description=study_description(
@@ -279,7 +282,8 @@ class _StudyRunner:
             study_id=self.state.study_id,
             parent_run_id=self.state.parent_run_id,
             winner=report.winner or NO_WINNER,
-            winner_val_acc=report.winner_val_acc,
+            winner_value=report.winner_value,
+            objective=report.objective,
             report_folder=folder,
             leaderboard_markdown=leaderboard_markdown,
             tune_runs=list(self.timings),
