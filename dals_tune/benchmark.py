@@ -37,6 +37,7 @@ from dals_tune.study.preflight import (
 from dals_tune.study.runner import run_search
 from dals_tune.study.settings import STATE_FILE, SearchSettings, StudyState
 from dals_tune.tracking_tags import KIND_TAG, STATUS_TAG
+from dals_tune.trial import REGIMES
 
 # (workload, regime): the cross-dataset table of DESIGN §6 and issue 6.
 WORKLOADS: tuple[tuple[str, str], ...] = (
@@ -46,6 +47,7 @@ WORKLOADS: tuple[tuple[str, str], ...] = (
     ("trec6", "finetune"),
     ("rte", "finetune"),
     ("imdb", "finetune"),
+    ("lm", "scratch"),  # language-model pretraining: the regime schedules are studied in
 )
 TEXT_WORKLOADS = ("trec6", "rte", "imdb")  # they take --model (finetune and scratch alike)
 REFINE_PILOT = "linear_decay_sgd"  # the run a from-scratch workload's refined schedule is from
@@ -94,21 +96,37 @@ SCALES: dict[str, Scale] = {
             samples={"scratch": 1, "finetune": 1},
             seeds=1,
             max_epochs={"scratch": 2, "finetune": 1},  # a pilot to refine needs 2+ steps
-            subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb"), 200),
-            eval_subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb"), 100),
+            subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb", "lm"), 200),
+            eval_subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb", "lm"), 100),
+            max_length={"lm": 16},
             scheduler="fifo",
         ),
         Scale(
             name="cpu",
             purpose="a laptop-scale answer in about 2 hours on 2 CPU cores (1.9 h of "
-            "studies measured, docs/results.md); fine-tuning runs each strategy's default "
-            "configuration only",
+            "studies measured, docs/results.md, before lm joined: its study adds about as "
+            "much again); fine-tuning runs each strategy's default configuration only; lm "
+            "counts documents",
             samples={"scratch": 2, "finetune": 1},
             seeds=2,
-            max_epochs={"scratch": 5, "finetune": 1, "trec6/scratch": 2},
-            subset={"synthetic": 6000, "cifar10": 2000, "trec6": 300, "rte": 160, "imdb": 160},
-            eval_subset={"synthetic": 2000, "cifar10": 1000, "trec6": 200, "rte": 100, "imdb": 100},
-            max_length={"trec6": 32, "imdb": 128},
+            max_epochs={"scratch": 5, "finetune": 1, "trec6/scratch": 2, "lm/scratch": 2},
+            subset={
+                "synthetic": 6000,
+                "cifar10": 2000,
+                "trec6": 300,
+                "rte": 160,
+                "imdb": 160,
+                "lm": 100,
+            },
+            eval_subset={
+                "synthetic": 2000,
+                "cifar10": 1000,
+                "trec6": 200,
+                "rte": 100,
+                "imdb": 100,
+                "lm": 30,
+            },
+            max_length={"trec6": 32, "imdb": 128, "lm": 64},
         ),
         Scale(
             name="full",
@@ -209,6 +227,26 @@ def plan(
         )
         studies.append(absolute_settings(settings))
     return studies
+
+
+def parse_workloads(text: str) -> tuple[tuple[str, str], ...]:
+    """``--workloads``: a comma list of ``WORKLOAD/REGIME`` (a built-in id, ``csv:PATH``,
+    ``lm:PATH`` or a user's ``module:function``), e.g. ``lm/scratch,my_task:build/scratch``;
+    ``all`` is the benchmark's own list."""
+    if text.strip() == "all":
+        return WORKLOADS
+    chosen = []
+    for item in (part.strip() for part in text.split(",") if part.strip()):
+        workload, slash, regime = item.rpartition("/")
+        if not slash or not workload or regime not in REGIMES:
+            raise ValueError(
+                f"--workloads item {item!r} must be WORKLOAD/REGIME with a regime of "
+                f"{', '.join(REGIMES)}, e.g. lm/scratch or my_task:build/finetune"
+            )
+        chosen.append((workload, regime))
+    if not chosen:
+        raise ValueError("--workloads needs at least one WORKLOAD/REGIME (or 'all')")
+    return tuple(dict.fromkeys(chosen))
 
 
 def _strategies_for(requested: tuple[str, ...], regime: str) -> tuple[str, ...]:

@@ -183,6 +183,12 @@ def add_benchmark_command(commands: Any) -> None:
     )
     benchmark.add_argument("--scale", choices=["smoke", "cpu", "full"], default="cpu")
     benchmark.add_argument("--strategies", default="all", help="'all' (default) or id,id,...")
+    benchmark.add_argument(
+        "--workloads",
+        default="all",
+        help="'all' (default: the benchmark's list) or WORKLOAD/REGIME,... e.g. "
+        "lm/scratch,my_task:build/scratch",
+    )
     add_workload_options(benchmark, only=("data_dir", "model"))  # the scale sets the rest
     benchmark.add_argument("--address", default=None, help="join a Ray cluster: auto|HOST:PORT")
     benchmark.add_argument("--out", default=DEFAULT_OUT)
@@ -329,6 +335,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         model=args.model,
         address=args.address,
+        workloads=benchmark.parse_workloads(args.workloads),
     )
     result = benchmark.run_benchmark(scale, studies, verbose=args.verbose, redo=tuple(args.redo))
     print(f"benchmark ({args.scale}): {len(result.studies)} studies, {len(result.skipped)} "

@@ -200,3 +200,33 @@ def test_the_scales_are_documented():
     for name in ("smoke", "cpu", "full"):
         assert f"| {name} |" in table
     assert benchmark.SCALES["full"].subset == {}  # the paper's sizes: whole splits
+
+
+def test_workloads_parse_as_workload_and_regime():
+    assert benchmark.parse_workloads("all") == benchmark.WORKLOADS
+    assert benchmark.parse_workloads("lm/scratch, my_task:build/finetune,lm/scratch") == (
+        ("lm", "scratch"),
+        ("my_task:build", "finetune"),
+    )
+    assert benchmark.parse_workloads("lm:/data/text/scratch") == (("lm:/data/text", "scratch"),)
+    for bad in ("lm", "lm/pretrain", "/scratch", ","):
+        with pytest.raises(ValueError, match="WORKLOAD/REGIME"):
+            benchmark.parse_workloads(bad)
+
+
+@pytest.mark.slow
+def test_a_benchmark_of_a_users_own_workload(tmp_path, monkeypatch, capsys):
+    """``benchmark --workloads module:function/REGIME``: the benchmark's studies and reports
+    on a user's module, imported from the folder the command runs in."""
+    import user_modules
+
+    monkeypatch.chdir(tmp_path)
+    user_modules.write_module(tmp_path, "bench_regression", user_modules.REGRESSION)
+    out = tmp_path / "runs"
+    code = main(["benchmark", "--scale", "smoke", "--strategies", "adamw,cosine_sgd",
+                 "--workloads", "bench_regression:build/scratch", "--out", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (study,) = tracking.open_store(out).all_studies()
+    assert study["tags"]["metric"] == "rmse" and study["status"] == "FINISHED"
+    assert "dals.winner_val_rmse" in study["tags"]
+    assert (out / "reports" / "winners.csv").is_file()
