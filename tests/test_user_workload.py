@@ -271,3 +271,37 @@ def test_a_dataset_of_tensors_and_the_tensor_pair_give_the_same_evaluation():
     config = read_config({"workload": "p", "seed": 0, "device": "cpu"})
     a, b = pairs.realise(config), loaded.realise(config)
     assert a.evaluate(a.model, "val") == pytest.approx(b.evaluate(b.model, "val"))
+
+
+@pytest.mark.slow
+def test_a_study_of_a_users_regression_ranks_by_rmse_ascending(tmp_path):
+    """``search --workload module:function`` end to end, as a user runs it from the folder
+    that holds the module: the winner, the leaderboard's order and the MLflow tags follow
+    the minimised metric."""
+    import csv
+
+    from dals_tune import tracking
+
+    user_modules.write_module(tmp_path, "regression_task", user_modules.REGRESSION)
+    done = subprocess.run(
+        [sys.executable, "-m", "dals_tune", "search", "--workload", "regression_task:build",
+         "--strategies", "adamw,fixed_sgd,cosine_sgd", "--samples", "2", "--max-epochs", "3",
+         "--seeds", "1", "--out", "runs"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    tracker = tracking.open_store(tmp_path / "runs")
+    (study,) = tracker.all_studies()
+    tags = study["tags"]
+    assert (tags["metric"], tags["metric_mode"], tags["target"]) == ("rmse", "min", "0.5")
+    assert study["status"] == "FINISHED" and "dals.winner_val_acc" not in tags
+    (folder,) = (tmp_path / "runs" / "studies").iterdir()
+    with open(folder / "leaderboard.csv") as file:
+        rows = list(csv.DictReader(file))
+    means = [float(row["val_rmse_mean"]) for row in rows]
+    assert means == sorted(means), "a minimised metric ranks ascending"
+    assert rows[0]["strategy"] == tags["dals.winner"]
+    assert float(tags["dals.winner_val_rmse"]) == pytest.approx(means[0])
+    assert f"winner: {tags['dals.winner']} (validation" in done.stdout
+    runs = tracker.trials_of(study["run_id"])
+    assert all("best_val_rmse" in run["metrics"] for run in runs)
