@@ -305,3 +305,14 @@ def test_a_study_of_a_users_regression_ranks_by_rmse_ascending(tmp_path):
     assert f"winner: {tags['dals.winner']} (validation" in done.stdout
     runs = tracker.trials_of(study["run_id"])
     assert all("best_val_rmse" in run["metrics"] for run in runs)
+
+
+def test_only_the_studys_own_script_function_is_shipped(monkeypatch):
+    """A function registered by value (from a running script) travels with its own study
+    only: another study in the same process must not carry, and fail to unpickle, it."""
+    from dals_tune.workloads import user_module
+
+    monkeypatch.setitem(user_module._REGISTERED, "script_a:build", lambda settings: None)
+    assert set(user_module.registered("script_a:build")) == {"script_a:build"}
+    assert user_module.registered("synthetic") == {}
+    assert user_module.registered("regression_task:build") == {}

@@ -71,8 +71,8 @@ class TrialPlan:
     gpus_per_trial: float = 0.0
     max_failures: int = 2
     objective: Objective = ACCURACY
-    # A user's workload functions that live in the running script only, by reference: Ray
-    # ships them to the trials by value (user_module.registered()).
+    # The study's workload function when it lives in the running script only: Ray ships it
+    # to the trials by value (user_module.registered).
     workload_functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
     @property
@@ -134,7 +134,7 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
         "cpus_per_trial": settings.cpus_per_trial,
         "gpus_per_trial": settings.gpus_per_trial,
         "objective": checked.objective,
-        "workload_functions": registered(),
+        "workload_functions": registered(settings.workload),
     }
     constants = trial_constants(checked, out / "studies" / study_id)
     ids, regime, spaces = checked.strategy_ids, checked.regime, checked.spaces
@@ -226,5 +226,5 @@ def rerun_plan(
         cpus_per_trial=settings.cpus_per_trial,
         gpus_per_trial=settings.gpus_per_trial,
         objective=checked.objective,
-        workload_functions=registered(),
+        workload_functions=registered(settings.workload),
     )

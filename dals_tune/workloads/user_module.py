@@ -66,9 +66,10 @@ def register(name: str, function: Callable[[WorkloadConfig], Any]) -> None:
     _REGISTERED[name] = function
 
 
-def registered() -> dict[str, Callable[[WorkloadConfig], Any]]:
-    """The functions that live in the running script only, to ship to workers by value."""
-    return dict(_REGISTERED)
+def registered(workload: str) -> dict[str, Callable[[WorkloadConfig], Any]]:
+    """``{workload: function}`` when ``workload`` is a function that lives in the running
+    script only (to ship to the workers by value), else nothing."""
+    return {workload: _REGISTERED[workload]} if workload in _REGISTERED else {}
 
 
 def build_function(workload: str) -> Callable[[WorkloadConfig], Any]:
