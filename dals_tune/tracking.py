@@ -14,11 +14,8 @@ database is locked (``tracking_store``, which also opens and checks the store).
 from __future__ import annotations
 
 import json
-import math
-import re
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +28,22 @@ from dals_tune.tracking_store import connect, log_batch, require_existing_store,
 
 # isort: split
 import mlflow
-from mlflow.entities import Metric, Param, RunStatus, ViewType
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
+from mlflow.entities import RunStatus, ViewType
 
 import dals_tune
 from dals_tune.objective import Objective
+from dals_tune.tracking_entities import (
+    as_metric,
+    as_params,
+    as_record,
+    description_value,
+    epoch_metrics,
+    milliseconds,
+    quote,
+    safe_folder,
+    tag_value,
+    trial_run_name,
+)
 from dals_tune.tracking_tags import (
     DESCRIPTION_TAG,
     ERROR_TAG,
@@ -59,10 +67,7 @@ from dals_tune.tracking_tags import (
     WORKLOAD_TAG,
 )
 
-MAX_LIST_PARAM = 16  # longer lists (grad_norms, per-step histories) are data, not parameters
-_KEY_SAFE = re.compile(r"[^\w\-. /:]")
 _STUDY_FILTER = f"tags.{KIND_TAG} = '{STUDY_KIND}'"
-_TRIAL_NUMBER = re.compile(r"(\d+)$")  # Ray's trial ids end in the trial's index: 3f2a_00003
 
 
 def open_store(out: Path, tracking_uri: str | None = None) -> Tracker:
@@ -108,7 +113,7 @@ class Tracker:
                     )
                 )
             return experiment.experiment_id
-        location = f"{self.artifact_root}/{_safe_folder(workload)}" if self.artifact_root else None
+        location = f"{self.artifact_root}/{safe_folder(workload)}" if self.artifact_root else None
         kind = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
         try:
             return retry(lambda: self.client.create_experiment(workload, location, kind))
@@ -129,7 +134,7 @@ class Tracker:
         """
         experiment_id = self.experiment_for(workload)
         all_tags = {
-            **{key: _tag_value(value) for key, value in tags.items()},
+            **{key: tag_value(value) for key, value in tags.items()},
             WORKLOAD_TAG: workload,
             KIND_TAG: STUDY_KIND,
             VERSION_TAG: dals_tune.__version__,
@@ -140,7 +145,7 @@ class Tracker:
                 experiment_id, tags=all_tags, run_name=f"study-{workload}"
             )
         )
-        log_batch(self.client, run.info.run_id, params=_params(params))
+        log_batch(self.client, run.info.run_id, params=as_params(params))
         return run.info.run_id
 
     def log_trial(
@@ -194,16 +199,11 @@ class Tracker:
         key = f"{kind}:{trial_id}:{'' if seed is None else seed}"
         parent = self.client.get_run(parent_run_id)
         experiment_id = parent.info.experiment_id
-        for run in self._search(
-            [experiment_id],
-            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{KEY_TAG}` = '{_quote(key)}'",
-        ):
-            if run.data.tags.get(LOGGED_TAG) == "1":
-                return run.info.run_id
-            retry(lambda run=run: self.client.delete_run(run.info.run_id))
-
+        logged = self._logged_child(experiment_id, parent_run_id, key)
+        if logged is not None:
+            return logged
         tags = {
-            **{name: _tag_value(value) for name, value in (tags or {}).items()},
+            **{name: tag_value(value) for name, value in (tags or {}).items()},
             PARENT_TAG: parent_run_id,
             KEY_TAG: key,
             TRIAL_ID_TAG: str(trial_id),
@@ -216,17 +216,17 @@ class Tracker:
         if seed is not None:
             tags[SEED_TAG] = str(seed)
         if error is not None:
-            tags[ERROR_TAG] = _tag_value(error)
+            tags[ERROR_TAG] = tag_value(error)
         name = trial_run_name(strategy, trial_id, seed)
-        start_ms, end_ms = _milliseconds(started_at), _milliseconds(ended_at)
+        start_ms, end_ms = milliseconds(started_at), milliseconds(ended_at)
         run = retry(
             lambda: self.client.create_run(
                 experiment_id, start_time=start_ms, tags=tags, run_name=name
             )
         )
         run_id = run.info.run_id
-        metrics = _epoch_metrics(epochs, started_at)
-        log_batch(self.client, run_id, metrics=metrics, params=_params(params))
+        metrics = epoch_metrics(epochs, started_at)
+        log_batch(self.client, run_id, metrics=metrics, params=as_params(params))
         for name, document in (documents or {}).items():
             self.client.log_dict(run_id, dict(document), name)
         final = RunStatus.to_string(RunStatus.FAILED if status == "errored" else RunStatus.FINISHED)
@@ -235,6 +235,18 @@ class Tracker:
         # child that the next call deletes and writes again).
         retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
         return run_id
+
+    def _logged_child(self, experiment_id: str, parent_run_id: str, key: str) -> str | None:
+        """The id of the child already logged under ``key``; a half-written one (no
+        ``LOGGED_TAG``: its driver was killed while logging it) is deleted."""
+        for run in self._search(
+            [experiment_id],
+            f"tags.`{PARENT_TAG}` = '{parent_run_id}' and tags.`{KEY_TAG}` = '{quote(key)}'",
+        ):
+            if run.data.tags.get(LOGGED_TAG) == "1":
+                return run.info.run_id
+            retry(lambda run=run: self.client.delete_run(run.info.run_id))
+        return None
 
     def finish_study(
         self,
@@ -269,12 +281,12 @@ class Tracker:
         objective = Objective.from_record(self.client.get_run(parent_run_id).data.tags)
         tags = {WINNER_TAG: winner, objective.winner_key: repr(float(winner_value))}
         if description:
-            tags[DESCRIPTION_TAG] = _description_value(description)
+            tags[DESCRIPTION_TAG] = description_value(description)
         log_batch(
             self.client,
             parent_run_id,
             tags=tags,
-            metrics=[_metric(objective.winner_metric, float(winner_value), 0)],
+            metrics=[as_metric(objective.winner_metric, float(winner_value), 0)],
         )
         for path in files:
             if path.is_dir():
@@ -308,7 +320,7 @@ class Tracker:
             except mlflow.exceptions.MlflowException:
                 return []
         runs = self._search([experiment.experiment_id], _STUDY_FILTER)
-        return [_as_record(run) for run in runs]
+        return [as_record(run) for run in runs]
 
     def all_studies(self) -> list[dict[str, Any]]:
         """The parent runs of every experiment in the store, newest first."""
@@ -316,13 +328,13 @@ class Tracker:
         ids = [experiment.experiment_id for experiment in experiments]
         if not ids:
             return []
-        return [_as_record(run) for run in self._search(ids, _STUDY_FILTER)]
+        return [as_record(run) for run in self._search(ids, _STUDY_FILTER)]
 
     def trials_of(self, parent_run_id: str) -> list[dict[str, Any]]:
         """The study's child runs (trials and re-runs), oldest first, with final metrics."""
         parent = self.client.get_run(parent_run_id)
         runs = self._children(parent.info.experiment_id, parent_run_id)
-        return [_as_record(run) for run in reversed(runs)]
+        return [as_record(run) for run in reversed(runs)]
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         """One metric of one run as ``(step, value)`` pairs in step order."""
@@ -341,7 +353,7 @@ class Tracker:
                 f"no run {run_id!r} in the store {self.tracking_uri}; pass a trial's run id "
                 "(python -m dals_tune ui shows them)"
             )
-        return _as_record(run)
+        return as_record(run)
 
     def document(self, run_id: str, name: str) -> Any:
         """A JSON artifact of a run (``log_trial``'s ``documents``), or None if it has none."""
@@ -358,7 +370,7 @@ class Tracker:
         the trial it was computed from; the tags are set last, once the files are there."""
         for path in artifacts:
             self.client.log_artifact(run_id, str(path))
-        log_batch(self.client, run_id, tags={key: _tag_value(value) for key, value in tags.items()})
+        log_batch(self.client, run_id, tags={key: tag_value(value) for key, value in tags.items()})
 
     # ----- internals -----------------------------------------------------------------------
 
@@ -398,128 +410,3 @@ def git_commit() -> str:
         return "unknown"
     commit = result.stdout.strip()
     return commit if result.returncode == 0 and commit else "unknown"
-
-
-# ----- helpers ------------------------------------------------------------------------------
-
-
-def _params(params: Mapping[str, Any]) -> list[Param]:
-    """Hyperparameters as MLflow params: strings, long lists skipped, long values cut."""
-    out = []
-    for key, value in _flatten(params).items():
-        if isinstance(value, (list, tuple, set)) and len(value) > MAX_LIST_PARAM:
-            continue
-        if hasattr(value, "shape") and getattr(value, "size", 0) > MAX_LIST_PARAM:
-            continue  # numpy arrays and tensors
-        text = str(value)
-        if len(text) > MAX_PARAM_VAL_LENGTH:
-            text = text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
-        out.append(Param(_safe_key(key), text))
-    return out
-
-
-def trial_run_name(strategy: str, trial_id: str, seed: int | None = None) -> str:
-    """A child run's name: ``adamw · trial 3`` for a search trial (the number that ends
-    its trial id, else the whole id), ``adamw · seed 3`` for a seed re-run."""
-    if seed is not None:
-        return f"{strategy} · seed {seed}"
-    number = _TRIAL_NUMBER.search(str(trial_id))
-    return f"{strategy} · trial {int(number.group(1)) if number else trial_id}"
-
-
-def _epoch_metrics(
-    epochs: Iterable[Mapping[str, Any]], started_at: float | None = None
-) -> list[Metric]:
-    """Every numeric value of every epoch at ``step = epoch``; stamped at the epoch's end on
-    the trial's own clock when ``started_at`` is known (see ``Tracker.log_trial``)."""
-    metrics = []
-    now = int(time.time() * 1000)
-    elapsed = 0.0
-    for position, epoch in enumerate(epochs, start=1):
-        step = epoch.get("epoch", position)
-        step = int(step) if isinstance(step, (int, float)) and math.isfinite(step) else position
-        elapsed += _seconds(epoch.get("epoch_seconds"))
-        stamp = now
-        if started_at is not None:
-            total = epoch.get("time_total_s")
-            since_start = _seconds(total) if _seconds(total) > 0 else elapsed
-            stamp = _milliseconds(started_at + since_start)
-        for key, value in _flatten(epoch).items():
-            if key == "epoch" or isinstance(value, str) or value is None:
-                continue
-            try:
-                number = float(value)  # ints, floats, bools, numpy and 0-d torch scalars
-            except (TypeError, ValueError):
-                continue
-            metrics.append(_metric(_safe_key(key), number, step, stamp))
-    return metrics
-
-
-def _seconds(value: Any) -> float:
-    """A duration a trainer reported, 0 when missing or not a finite number."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
-
-
-def _milliseconds(seconds: float | None) -> int | None:
-    """Seconds since the epoch as MLflow's milliseconds; None stays None (MLflow: now)."""
-    return None if seconds is None else round(seconds * 1000)
-
-
-def _description_value(text: str) -> str:
-    """A description MLflow can store: within its tag limit, cut at a line if longer."""
-    if len(text) <= MAX_TAG_VAL_LENGTH:
-        return text
-    cut = "\n\n… (cut to fit; the full leaderboard is the artifact leaderboard.md)\n"
-    kept = text[: MAX_TAG_VAL_LENGTH - len(cut)]
-    return kept[: kept.rfind("\n") + 1 or len(kept)].rstrip("\n") + cut
-
-
-def _metric(key: str, value: float, step: int, timestamp: int | None = None) -> Metric:
-    return Metric(key, value, timestamp or int(time.time() * 1000), step)
-
-
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{name}/"))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _as_record(run: Any) -> dict[str, Any]:
-    return {
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-        "name": run.info.run_name,
-        "status": run.info.status,
-        "start_time": run.info.start_time,
-        "end_time": run.info.end_time,
-        "artifact_uri": run.info.artifact_uri,
-        "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
-        "params": dict(run.data.params),
-        "metrics": dict(run.data.metrics),
-    }
-
-
-def _tag_value(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 5000 else text[:4997] + "..."
-
-
-def _safe_key(key: str) -> str:
-    return _KEY_SAFE.sub("_", str(key))
-
-
-def _safe_folder(name: str) -> str:
-    return re.sub(r"[^\w\-.]", "_", name)
-
-
-def _quote(text: str) -> str:
-    return text.replace("'", "\\'")

@@ -12,7 +12,8 @@ from unprivileged import give_to_unprivileged_user, ran_as, run_unprivileged
 
 from dals_tune.reports.leaderboard import LeaderboardRow
 from dals_tune.study.recording import study_description, winner_line
-from dals_tune.tracking import Tracker, open_store, trial_run_name
+from dals_tune.tracking import Tracker, open_store
+from dals_tune.tracking_entities import trial_run_name
 
 STUDY_TAGS = {
     "dataset": "synthetic",
