@@ -212,7 +212,7 @@ def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(
     for strategy, chosen in state["best_configs"].items():
         mine = [run for run in after.values() if run["tags"]["strategy"] == strategy]
         best = max(mine, key=lambda run: run["metrics"].get("best_val_acc", 0.0))
-        assert chosen["val_acc"] == pytest.approx(best["metrics"]["best_val_acc"])
+        assert chosen["value"] == pytest.approx(best["metrics"]["best_val_acc"])
 
 
 # ----- 2. a trial's worker process dies --------------------------------------------------------

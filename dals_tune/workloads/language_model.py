@@ -31,8 +31,9 @@ MODELS = {"gpt-4x128": (4, 128, 4), "gpt-2x64": (2, 64, 4)}
 DEFAULT_MODEL = "gpt-4x128"
 DEFAULT_CONTEXT = 128
 # Validation nats per byte that counts as reached. A unigram (byte-frequency) model scores
-# 3.09 on IMDb's reviews; 2.5 needs the model to use context (measured: docs/workloads.md).
-TARGET_LOSS = 2.5
+# 3.09 on IMDb's reviews; 2.6 needs the model to use context, and AdamW at its defaults
+# reaches it in 3 epochs of 200 reviews (docs/workloads.md, "lm on the real IMDb reviews").
+TARGET_LOSS = 2.6
 
 
 def build_lm(config: WorkloadConfig) -> Workload:
