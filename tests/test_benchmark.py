@@ -12,6 +12,7 @@ import pytest
 
 from dals_tune import benchmark, refine, reports, tracking
 from dals_tune.cli import main
+from dals_tune.study.preflight import check
 from dals_tune.study.settings import STATE_FILE, StudyState
 
 pytestmark = pytest.mark.slow
@@ -214,19 +215,18 @@ def test_workloads_parse_as_workload_and_regime():
             benchmark.parse_workloads(bad)
 
 
-@pytest.mark.slow
-def test_a_benchmark_of_a_users_own_workload(tmp_path, monkeypatch, capsys):
-    """``benchmark --workloads module:function/REGIME``: the benchmark's studies and reports
-    on a user's module, imported from the folder the command runs in."""
+def test_a_benchmark_plans_a_users_own_workload(tmp_path, monkeypatch):
+    """``benchmark --workloads module:function/REGIME`` plans the benchmark's study of a
+    user's module (imported from the current folder) at the scale's budget; the study itself
+    is the one ``search`` runs (test_user_workload.py runs it end to end)."""
     import user_modules
 
     monkeypatch.chdir(tmp_path)
     user_modules.write_module(tmp_path, "bench_regression", user_modules.REGRESSION)
-    out = tmp_path / "runs"
-    code = main(["benchmark", "--scale", "smoke", "--strategies", "adamw,cosine_sgd",
-                 "--workloads", "bench_regression:build/scratch", "--out", str(out)])  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    (study,) = tracking.open_store(out).all_studies()
-    assert study["tags"]["metric"] == "rmse" and study["status"] == "FINISHED"
-    assert "dals.winner_val_rmse" in study["tags"]
-    assert (out / "reports" / "winners.csv").is_file()
+    workloads = benchmark.parse_workloads("bench_regression:build/scratch")
+    (settings,) = benchmark.plan(benchmark.SCALES["smoke"], tmp_path / "runs",
+                                 strategies=("adamw",), workloads=workloads)  # fmt: skip
+    assert (settings.workload, settings.regime, settings.samples) == (
+        "bench_regression:build", "scratch", 1,
+    )  # fmt: skip
+    assert check(settings).objective.metric == "rmse"

@@ -305,6 +305,14 @@ def test_a_study_of_a_users_regression_ranks_by_rmse_ascending(tmp_path):
     assert f"winner: {tags['dals.winner']} (validation" in done.stdout
     runs = tracker.trials_of(study["run_id"])
     assert all("best_val_rmse" in run["metrics"] for run in runs)
+    # recommend takes the same workload, and reasons on the study's own direction.
+    advised = subprocess.run(
+        [sys.executable, "-m", "dals_tune", "recommend", "--workload", "regression_task:build",
+         "--out", "runs"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert advised.returncode == 0, advised.stderr[-2000:]
+    assert tags["dals.winner"] in advised.stdout
 
 
 def test_only_the_studys_own_script_function_is_shipped(monkeypatch):
