@@ -74,6 +74,7 @@ def test_a_tensor_regression_minimises_rmse_and_reports_it_under_its_name(user_f
         0.5,
     )
     assert described["workload"] == "toy_regression" and described["loss"] == "mse"
+    assert described["model"] == "Sequential"  # the user's model class, by name
 
 
 def test_the_objective_follows_the_metric_and_its_direction():

@@ -69,7 +69,7 @@ class WorkloadDefinition:
         test = _limited(
             self.splits["test"], config.eval_subset, config.seed, (EVAL_SUBSET_STREAM, 1)
         )
-        return Workload(
+        workload = Workload(
             id=self.name,
             regime=config.regime_or(self.regime),
             num_classes=self.num_classes,
@@ -88,13 +88,15 @@ class WorkloadDefinition:
             class_names=self.class_names,
             details={
                 "dataset": self.name,
-                "model": "user model",
                 "source": "user workload",
                 "full_train_size": len(self.splits["train"]),
                 "subset": config.subset,
                 "eval_subset": config.eval_subset,
             },
         )
+        # What the study's model tag and the run records say: the user's class, by name.
+        workload.details["model"] = type(workload.model).__name__
+        return workload
 
 
 def workload(
