@@ -150,9 +150,7 @@ def workload(
     }
     for split, data in splits.items():
         try:
-            check_targets(
-                loss if isinstance(loss, str) else loss_fn, objective.metric, _targets(data)
-            )
+            check_targets(loss, objective.metric, _targets(data))
         except ValueError as error:
             raise ValueError(f"{split} split: {error}") from None
     return WorkloadDefinition(
