@@ -409,6 +409,7 @@ def run_strategies(args: argparse.Namespace) -> int:
                 "generation": s.generation,
                 "family": s.family,
                 "library": s.library,
+                "licence": s.licence,
                 "paper": s.paper,
                 "description": s.description,
                 "defaults": s.defaults,

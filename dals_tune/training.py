@@ -226,22 +226,24 @@ def apply_new_hyperparameters(
     """
     old_groups, new_groups = before[0].param_groups, configured[0].param_groups
     for group, old, new in zip(optimizer.param_groups, old_groups, new_groups):
-        old_base = old.get("initial_lr", old.get("base_lr", old["lr"]))
-        new_base = new.get("initial_lr", new.get("base_lr", new["lr"]))
         for key, value in new.items():
             if key not in ("params", "lr") and old.get(key) != value:
                 group[key] = value
-        if old_base:
-            group["lr"] = group["lr"] * new_base / old_base
+        if "lr" in group:  # COCOB has no learning rate
+            old_base = old.get("initial_lr", old.get("base_lr", old["lr"]))
+            new_base = new.get("initial_lr", new.get("base_lr", new["lr"]))
+            if old_base:
+                group["lr"] = group["lr"] * new_base / old_base
     if scheduler is not None and hasattr(scheduler, "base_lrs") and configured[1] is not None:
         scheduler.base_lrs = list(configured[1].base_lrs)
 
 
 def optimizer_metrics(optimizer: torch.optim.Optimizer) -> dict[str, float]:
-    """The LR of each depth group (``lr/<layer>``, or ``lr`` for a single group) and, for
-    DALS, the phase and the per-layer and mean trust ratio."""
+    """The LR of each depth group (``lr/<layer>``, or ``lr`` for a single group; none for an
+    optimizer without one, COCOB) and, for DALS, the phase and the per-layer and mean trust
+    ratio."""
     metrics: dict[str, float] = {}
-    groups = optimizer.param_groups
+    groups = [group for group in optimizer.param_groups if "lr" in group]
     for index, group in enumerate(groups):
         if len(groups) == 1:
             metrics["lr"] = float(group["lr"])

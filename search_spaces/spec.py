@@ -46,6 +46,8 @@ WARMUP_FRAC = uniform("warmup_frac", 0.0, 0.2)
 LAYER_DIVISOR = uniform("layer_divisor", 1.0, 4.0)
 RHO = log_uniform("rho", 0.01, 1.0)
 TRUST_COEFFICIENT = log_uniform("trust_coefficient", 0.002, 0.2)
+CAUTIOUS = categorical("cautious", False, True)
+PRECONDITION_FREQUENCY = integer("precondition_frequency", 5, 50)
 
 SGD = (LR, MOMENTUM, WEIGHT_DECAY)
 # Adam and RAdam default to no (coupled L2) weight decay: AdamW is the strategy for that.
@@ -77,7 +79,7 @@ SPECS: dict[str, tuple[Parameter, ...]] = {
     "lars": (*SGD, TRUST_COEFFICIENT),
     "discriminative": (*SGD, LAYER_DIVISOR),
     "radam": ADAM,
-    "lion": (LR, BETA1, uniform("beta2", 0.9, 0.999), WEIGHT_DECAY),
+    "lion": (LR, BETA1, uniform("beta2", 0.9, 0.999), WEIGHT_DECAY, CAUTIOUS),
     "lookahead_adamw": (
         *ADAMW,
         integer("lookahead_k", 3, 10),
@@ -120,11 +122,33 @@ SPECS: dict[str, tuple[Parameter, ...]] = {
     "prodigy": (),
     "dadapt_adam": (),
     "schedulefree_adamw": (LR, BETA1, WEIGHT_DECAY, WARMUP_FRAC),
+    "muon": (LR, MOMENTUM, WEIGHT_DECAY, CAUTIOUS),
+    "soap": (LR, BETA1, uniform("beta2", 0.9, 0.99), WEIGHT_DECAY, PRECONDITION_FREQUENCY),
+    "shampoo": (LR, BETA1, WEIGHT_DECAY, PRECONDITION_FREQUENCY),
+    "ademamix": (
+        *ADAMW,
+        uniform("beta3", 0.999, 0.9999),
+        uniform("ademamix_alpha", 2.0, 10.0),
+        CAUTIOUS,
+    ),
+    "mars": (LR, BETA1, WEIGHT_DECAY, log_uniform("mars_gamma", 0.005, 0.1), CAUTIOUS),
+    "adopt": (LR, BETA1, WEIGHT_DECAY, CAUTIOUS),
+    "schedulefree_sgd": (*SGD, WARMUP_FRAC),
+    "schedulefree_radam": (LR, BETA1, WEIGHT_DECAY),
+    # The step size is estimated; what is left to choose is whether updates are cautious.
+    "prodigy_schedulefree": (CAUTIOUS,),
+    "cocob": (),
+    "dog": (),
 }
 
+ESTIMATED_STEP = (
+    "hyperparameter-free: the step size is estimated (lr = 1 is a multiplier); "
+    "evaluated at its defaults"
+)
 NOTHING_TO_TUNE: dict[str, str] = {
-    "prodigy": "hyperparameter-free: the step size is estimated (lr = 1 is a multiplier); "
-    "evaluated at its defaults",
-    "dadapt_adam": "hyperparameter-free: the step size is estimated (lr = 1 is a multiplier); "
+    "prodigy": ESTIMATED_STEP,
+    "dadapt_adam": ESTIMATED_STEP,
+    "dog": ESTIMATED_STEP,
+    "cocob": "hyperparameter-free: each coordinate's step is a bet on its past gradients; "
     "evaluated at its defaults",
 }

@@ -52,19 +52,26 @@ def test_strategies_table_lists_every_id_with_generation_family_and_library(caps
     assert set(rows) == set(strategies.REGISTRY)
     assert rows["dals"][1:4] == ["5", "dals", "dals_tune"]
     assert rows["adabound"][1:4] == ["3", "adaptive", "pytorch-optimizer"]
+    assert rows["muon"][1:4] == ["4", "orthogonalized", "pytorch-optimizer"]
+    assert rows["prodigy_schedulefree"][3] == "prodigy-plus-schedule-free"
 
 
 def test_strategies_json_has_ids_generations_families_and_defaults(capsys):
     assert main(["strategies", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert len(records) == len(strategies.REGISTRY) == 28
+    assert len(records) == len(strategies.REGISTRY) == 39
     by_id = {record["id"]: record for record in records}
+    assert (by_id["soap"]["library"], by_id["soap"]["licence"]) == (
+        "pytorch-optimizer",
+        "Apache-2.0",
+    )
+    assert (by_id["dog"]["library"], by_id["dog"]["licence"]) == ("dog-optimizer", "MIT")
     assert by_id["fixed_sgd"]["generation"] == 1
     assert by_id["dals"]["defaults"]["scratch"]["lr"] == 0.03
     assert by_id["dals"]["defaults"]["finetune"]["weight_decay"] == 0.01
     assert sum(record["paper"] for record in records) == 18
     for record in records:
-        assert {"id", "generation", "family", "defaults"} <= set(record)
+        assert {"id", "generation", "family", "library", "licence", "defaults"} <= set(record)
 
 
 def test_an_unknown_command_is_a_usage_error(capsys):

@@ -115,7 +115,7 @@ def test_refined_builds_at_the_corners_of_its_space():
 
 
 def test_only_hyperparameter_free_strategies_have_nothing_to_tune():
-    assert set(NOTHING_TO_TUNE) == {"prodigy", "dadapt_adam"}
+    assert set(NOTHING_TO_TUNE) == {"prodigy", "dadapt_adam", "cocob", "dog"}
     assert all(space_for(strategy_id).parameters == () for strategy_id in NOTHING_TO_TUNE)
 
 

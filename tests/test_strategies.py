@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import io
 import math
+import shutil
 
 import pytest
 import torch
 from torch import nn
+from trial_probe import differences, load_checkpoint
 
+import dals_tune
 from dals_tune import strategies
 from dals_tune.optim.grokfast import GrokfastFilter
 from dals_tune.schedules import SlantedTriangular
+from dals_tune.training import train
+from dals_tune.workloads.user_module import reference
 
 PAPER_GENERATIONS = {
     "fixed_sgd": 1,
@@ -45,6 +50,17 @@ EXTRAS = {
     "prodigy",
     "dadapt_adam",
     "schedulefree_adamw",
+    "muon",
+    "soap",
+    "shampoo",
+    "ademamix",
+    "mars",
+    "adopt",
+    "schedulefree_sgd",
+    "schedulefree_radam",
+    "prodigy_schedulefree",
+    "cocob",
+    "dog",
 }
 ALL_IDS = sorted(strategies.REGISTRY)
 GRAD_NORMS = [1.0 / (1.0 + 0.1 * i) for i in range(50)]
@@ -122,7 +138,10 @@ def test_records_are_complete():
         "sam_discriminative",
     }
     assert [s.id for s in strategies.REGISTRY.values() if s.has_train_eval_modes] == [
-        "schedulefree_adamw"
+        "schedulefree_adamw",
+        "schedulefree_sgd",
+        "schedulefree_radam",
+        "prodigy_schedulefree",
     ]
 
 
@@ -365,10 +384,12 @@ def test_d_adaptation_grows_its_step_size_and_lowers_the_loss_given_more_steps()
 
 
 def save(*states) -> list:
+    """Through bytes and back, loaded as the trainer loads its own checkpoints: Shampoo's state
+    holds pytorch-optimizer's preconditioner objects, which only a full unpickling restores."""
     buffer = io.BytesIO()
     torch.save(list(states), buffer)
     buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
+    return torch.load(buffer, weights_only=False)
 
 
 @pytest.mark.parametrize("strategy_id", ALL_IDS)
@@ -401,6 +422,101 @@ def test_state_dict_round_trip(strategy_id):
     train_steps(strategy, restored_model, restored_optimizer, restored_scheduler, batch, steps=1)
     for original, restored in zip(model.parameters(), restored_model.parameters()):
         assert torch.equal(original, restored)
-    assert [g["lr"] for g in optimizer.param_groups] == [
-        g["lr"] for g in restored_optimizer.param_groups
+    assert [g.get("lr") for g in optimizer.param_groups] == [
+        g.get("lr") for g in restored_optimizer.param_groups
     ]
+
+
+def separable_task(config):
+    """A workload small enough to train every strategy through the trainer in a second: the
+    MLP above on 256 separable points, 8 steps an epoch."""
+    inputs, labels = separable_batch(seed=2)
+    inputs, labels = inputs.repeat(4, 1), labels.repeat(4)
+    return dals_tune.workload(
+        name="separable",
+        model=mlp,
+        train=(inputs[:256], labels[:256]),
+        val=(inputs[:64], labels[:64]),
+        test=(inputs[:64], labels[:64]),
+        batch_size=32,
+    )
+
+
+@pytest.mark.parametrize("strategy_id", ALL_IDS)
+def test_a_resumed_trial_ends_its_next_epoch_as_the_uninterrupted_one(strategy_id, tmp_path):
+    """Through the trainer, for every strategy: resumed from its epoch-2 checkpoint, a trial
+    ends epoch 3 with the uninterrupted run's checkpoint (weights, optimizer and schedule
+    state, RNG), whatever the loop does for it (closures, train/eval modes, no LR at all)."""
+    config = {"workload": reference(separable_task), "strategy": strategy_id, "epochs": 3}
+    if strategy_id == "refined":
+        config["grad_norms"] = GRAD_NORMS
+
+    def keep(prefix):
+        def report(metrics, folder):
+            shutil.copytree(folder, tmp_path / f"{prefix}{metrics['epoch']}")
+
+        return report
+
+    train(config, report=keep("epoch"))
+    resumed = train(config, report=keep("resumed"), resume_from=tmp_path / "epoch2")
+    assert resumed.status == "completed"
+    assert not (tmp_path / "resumed2").exists(), "only the epochs after the checkpoint run"
+    uninterrupted = load_checkpoint(tmp_path / "epoch3")
+    assert differences(load_checkpoint(tmp_path / "resumed3"), uninterrupted) == []
+
+
+# --- what the new strategies promise beyond the common tests -------------------------------
+
+
+def test_muon_orthogonalizes_only_the_hidden_matrices():
+    """The split comes from the depth mapping: the first and last layers and every vector go
+    to AdamW, only the middle layer's weight matrix to Muon."""
+    from dals_tune.strategies.preconditioned import muon_groups
+
+    model = mlp()
+    hidden, rest = muon_groups(model)
+    assert [p is model[2].weight for p in hidden] == [True]
+    expected_rest = {model[0].weight, model[0].bias, model[2].bias, model[4].weight, model[4].bias}
+    assert set(rest) == expected_rest and len(rest) == len(expected_rest)
+    optimizer, _ = build("muon", model)
+    assert [g["use_muon"] for g in optimizer.param_groups] == [True, False]
+    assert all("layer_name" in g for g in optimizer.param_groups)
+
+
+def test_muons_update_has_adamws_rms_so_adamws_lr_carries_over():
+    """With the AdamW-matched scaling, the orthogonalized update of a matrix has an RMS of
+    about 0.2·lr, the RMS of a typical AdamW update, whatever the matrix's shape (here for a
+    full-rank gradient; Newton–Schulz leaves the singular values near, not at, 1)."""
+    for shape in ((16, 64), (64, 16), (48, 48)):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, shape[0]), nn.Linear(*shape), nn.Linear(shape[1], 2))
+        for parameter in model.parameters():
+            parameter.grad = torch.randn_like(parameter)
+        hidden = model[1].weight
+        optimizer, _ = build("muon", model, lr=1e-3, weight_decay=0.0)
+        before = hidden.detach().clone()
+        optimizer.step()
+        rms = (hidden.detach() - before).square().mean().sqrt().item()
+        assert 0.15e-3 < rms < 0.25e-3, (shape, rms)
+
+
+CAUTIOUS = sorted(s for s in ALL_IDS if "cautious" in strategies.get(s).hyperparameters)
+
+
+def test_cautious_is_offered_where_the_library_has_it():
+    assert CAUTIOUS == ["ademamix", "adopt", "lion", "mars", "muon", "prodigy_schedulefree"]
+
+
+@pytest.mark.parametrize("strategy_id", CAUTIOUS)
+def test_the_cautious_knob_reaches_the_optimizer(strategy_id):
+    """Masked updates train to different weights than plain ones from the same start."""
+    strategy = strategies.get(strategy_id)
+    batch = separable_batch()
+    weights = []
+    for cautious in (False, True):
+        torch.manual_seed(0)
+        model = mlp()
+        optimizer, scheduler = build(strategy_id, model, cautious=cautious)
+        train_steps(strategy, model, optimizer, scheduler, batch, steps=5)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert not torch.equal(weights[0], weights[1])

@@ -126,4 +126,6 @@ def differences(a: Any, b: Any, ignore: frozenset[str] = TIMING_KEYS, path: str 
         return [] if np.array_equal(a, b) else [f"{path}: arrays differ"]
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return []
+    if type(a) is type(b) and hasattr(a, "__dict__"):  # a library's state object (Shampoo's)
+        return differences(vars(a), vars(b), ignore, f"{path}.{type(a).__name__}")
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]

@@ -23,12 +23,12 @@ scheduler is not None, ``scheduler.step()`` after it::
             scheduler.step()
 
 Two records need more of the loop: ``needs_closure`` (SAM: ``recompute`` is called once more
-inside the step, at the perturbed weights) and ``has_train_eval_modes`` (schedule-free AdamW:
-call ``optimizer.train()`` before training steps and ``optimizer.eval()`` before evaluating or
-checkpointing, because it evaluates at a different point than it trains at). One needs more
-than its hyperparameters: ``needs_source_run`` (refined: a finished run's gradient norms,
-which :func:`supply_inputs` reads from the trial's ``source_run_file``). Code outside this
-package asks the record these questions; it never tests a strategy's id.
+inside the step, at the perturbed weights) and ``has_train_eval_modes`` (the schedule-free
+optimizers: call ``optimizer.train()`` before training steps and ``optimizer.eval()`` before
+evaluating or checkpointing, because they evaluate at a different point than they train at).
+One needs more than its hyperparameters: ``needs_source_run`` (refined: a finished run's
+gradient norms, which :func:`supply_inputs` reads from the trial's ``source_run_file``). Code
+outside this package asks the record these questions; it never tests a strategy's id.
 
 Where things live:
 
@@ -38,14 +38,17 @@ Where things live:
 - ``bounds``: what each hyperparameter name accepts and the constraints between names, the
   one table every check (trials, DALS, search spaces) reads;
 - ``param_groups``: trainable parameters and the per-layer LR splits;
-- ``builders``: one builder per strategy or family (a strategy's special case lives there);
 - ``refined``: the refined strategy, whose special cases are more than a builder;
 - ``defaults``: the default hyperparameters per regime shared by families of records;
-- ``catalog``: the 28 records, which builder each id uses with which defaults. Importing this
-  package registers them.
+- ``builders``, ``preconditioned`` (Muon's parameter split, SOAP, Shampoo) and
+  ``hyperparameter_free`` (estimated step sizes, schedule-free): one builder per strategy or
+  family (a strategy's special case lives there);
+- ``catalog`` (the DALS paper's 18 and the literature's extras) and ``catalog_practice`` (what
+  practitioners compare against today): the records, which builder each id uses with which
+  defaults. Importing this package registers them.
 """
 
-from dals_tune.strategies import catalog  # noqa: F401  (registers the 28 records)
+from dals_tune.strategies import catalog, catalog_practice  # noqa: F401  (register the records)
 from dals_tune.strategies.bounds import (
     ACCEPTED,
     ACCEPTED_CHOICES,

@@ -97,6 +97,13 @@ ACCEPTED: dict[str, Interval] = {
     "lookahead_k": Interval(1, integer=True),
     "lookahead_alpha": _fraction(low_closed=False, high_closed=True),
     "d_coef": _positive(),
+    "beta3": _fraction(),
+    "ademamix_alpha": _closed(0.0),
+    "mars_gamma": _closed(0.0, 1.0),
+    "precondition_frequency": Interval(1, integer=True),
+    "block_size": Interval(1, integer=True),
+    "cocob_alpha": _closed(0.0),
+    "reps_rel": _positive(),
 }
 
 ACCEPTED_CHOICES: dict[str, tuple[Any, ...]] = {

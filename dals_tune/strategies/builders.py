@@ -10,8 +10,6 @@ Optional libraries are imported inside the builder that needs them. Builders che
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Callable
 from typing import Any
 
@@ -70,13 +68,8 @@ def sam_optimizer(params: Any, c: dict[str, Any]) -> Optimizer:
     )
 
 
-def _warmup_steps(c: dict[str, Any], context: BuildContext) -> float:
+def warmup_steps(c: dict[str, Any], context: BuildContext) -> float:
     return c["warmup_frac"] * context.total_steps
-
-
-def _quiet() -> contextlib.AbstractContextManager:
-    """Prodigy and D-Adaptation print a notice when built; it would break progress bars."""
-    return contextlib.redirect_stdout(io.StringIO())
 
 
 # --- SGD and AdamW with an LR schedule ----------------------------------------------------
@@ -109,7 +102,7 @@ def build_sgdr(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Bu
 def build_linear_decay(make: Callable[[Any, dict[str, Any]], Optimizer]) -> Builder:
     def builder(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
         optimizer = make(trainable_parameters(model), c)
-        schedule = WarmupLinearDecay(context.total_steps, _warmup_steps(c, context))
+        schedule = WarmupLinearDecay(context.total_steps, warmup_steps(c, context))
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
     return builder
@@ -190,6 +183,7 @@ def build_lion(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Bu
         lr=c["lr"],
         betas=(c["beta1"], c["beta2"]),
         weight_decay=c["weight_decay"],
+        cautious=c["cautious"],
     )
     return optimizer, None
 
@@ -199,6 +193,66 @@ def build_lookahead_adamw(model: nn.Module, c: dict[str, Any], context: BuildCon
 
     inner = adamw_optimizer(trainable_parameters(model), c)
     return Lookahead(inner, k=c["lookahead_k"], alpha=c["lookahead_alpha"]), None
+
+
+def build_ademamix(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """AdEMAMix: Adam's update plus ``ademamix_alpha`` times a second, slow momentum (β3).
+    α and β3 are warmed up over the whole run (the paper's T_α = T_β3 = T), so the slow
+    momentum, which would otherwise dominate the first steps, grows in as it fills."""
+    from pytorch_optimizer import AdEMAMix
+
+    optimizer = AdEMAMix(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"], c["beta3"]),
+        alpha=c["ademamix_alpha"],
+        t_alpha_beta3=context.total_steps,
+        weight_decay=c["weight_decay"],
+        weight_decouple=True,
+        eps=c["eps"],
+        cautious=c["cautious"],
+    )
+    return optimizer, None
+
+
+def build_mars(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """MARS-AdamW: AdamW on a variance-reduced gradient, g_t + γ·β1/(1−β1)·(g_t − g_{t−1})
+    (γ = ``mars_gamma``), for the matrices; vectors (biases, norms) take plain AdamW with the
+    same LR, betas and decoupled weight decay, as in the paper."""
+    from pytorch_optimizer import MARS
+
+    optimizer = MARS(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        gamma=c["mars_gamma"],
+        mars_type="adamw",
+        optimize_1d=False,
+        weight_decay=c["weight_decay"],
+        weight_decay_1d=c["weight_decay"],
+        lr_1d=c["lr"],
+        betas_1d=(c["beta1"], c["beta2"]),
+        eps=c["eps"],
+        cautious=c["cautious"],
+    )
+    return optimizer, None
+
+
+def build_adopt(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
+    """ADOPT: the gradient is normalized by the second moment of the *previous* steps before
+    it enters the momentum, which makes β2 = 0.9999 converge without Adam's bias."""
+    from pytorch_optimizer import ADOPT
+
+    optimizer = ADOPT(
+        trainable_parameters(model),
+        lr=c["lr"],
+        betas=(c["beta1"], c["beta2"]),
+        weight_decay=c["weight_decay"],
+        weight_decouple=True,
+        eps=c["eps"],
+        cautious=c["cautious"],
+    )
+    return optimizer, None
 
 
 # --- layer-wise: per-tensor trust ratios and per-layer LR splits --------------------------
@@ -267,51 +321,6 @@ def build_grokfast(model: nn.Module, c: dict[str, Any], context: BuildContext) -
 
     base = sgd_optimizer(trainable_parameters(model), c)
     return GrokfastFilter(base, alpha=c["grokfast_alpha"], lamb=c["grokfast_lambda"]), None
-
-
-# --- hyperparameter-free ------------------------------------------------------------------
-
-
-def build_prodigy(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
-    from prodigyopt import Prodigy
-
-    with _quiet():
-        optimizer = Prodigy(
-            trainable_parameters(model),
-            lr=c["lr"],
-            betas=(c["beta1"], c["beta2"]),
-            weight_decay=c["weight_decay"],
-            d_coef=c["d_coef"],
-            safeguard_warmup=c["safeguard_warmup"],
-        )
-    return optimizer, None
-
-
-def build_dadapt_adam(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
-    from dadaptation import DAdaptAdam
-
-    with _quiet():
-        optimizer = DAdaptAdam(
-            trainable_parameters(model),
-            lr=c["lr"],
-            betas=(c["beta1"], c["beta2"]),
-            weight_decay=c["weight_decay"],
-            decouple=True,
-        )
-    return optimizer, None
-
-
-def build_schedulefree_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:
-    from schedulefree import AdamWScheduleFree
-
-    optimizer = AdamWScheduleFree(
-        trainable_parameters(model),
-        lr=c["lr"],
-        betas=(c["beta1"], c["beta2"]),
-        weight_decay=c["weight_decay"],
-        warmup_steps=round(_warmup_steps(c, context)),
-    )
-    return optimizer, None
 
 
 # --- DALS ---------------------------------------------------------------------------------

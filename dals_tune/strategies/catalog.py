@@ -1,6 +1,7 @@
-"""The 28 registered strategies: the 18 of the DALS paper's table (DESIGN §4), then extras
-from the learning-rate-control literature. Each record names its builder and its defaults per
-regime; importing this module registers them all (``dals_tune.strategies`` does).
+"""The 18 strategies of the DALS paper's table (DESIGN §4), then extras from the
+learning-rate-control literature. Each record names its builder and its defaults per regime;
+importing this module registers them (``dals_tune.strategies`` imports it, and then
+:mod:`.catalog_practice`, the strategies practitioners compare against today).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dals_tune.strategies.builders import (
     build_adam,
     build_adamw,
     build_cosine_sgd,
-    build_dadapt_adam,
     build_dals,
     build_discriminative,
     build_fixed_sgd,
@@ -23,11 +23,9 @@ from dals_tune.strategies.builders import (
     build_llrd_adamw,
     build_lookahead_adamw,
     build_onecycle,
-    build_prodigy,
     build_radam,
     build_sam,
     build_sam_discriminative,
-    build_schedulefree_adamw,
     build_sgdr,
     build_stlr_discriminative,
     build_wsd,
@@ -40,6 +38,11 @@ from dals_tune.strategies.defaults import (
     both_regimes,
     dals_defaults,
     sgd_defaults,
+)
+from dals_tune.strategies.hyperparameter_free import (
+    build_dadapt_adam,
+    build_prodigy,
+    build_schedulefree_adamw,
 )
 from dals_tune.strategies.refined import (
     REFINED,
@@ -162,7 +165,8 @@ register(
         library="pytorch-optimizer",
         description="Lion: sign of an interpolated momentum, decoupled wd",
         defaults=both_regimes(
-            {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.01}, lr=1e-5
+            {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.01, "cautious": False},
+            lr=1e-5,
         ),
         builder=build_lion,
         paper=True,

@@ -29,6 +29,9 @@ LIBRARY_LICENCES = {
     "schedulefree": "Apache-2.0",
     "prodigyopt": "MIT",
     "dadaptation": "MIT",
+    "prodigy-plus-schedule-free": "Apache-2.0",
+    "parameterfree": "MIT",
+    "dog-optimizer": "MIT",
     "dals_tune": "Apache-2.0",
 }
 
@@ -84,6 +87,11 @@ class Strategy:
     @property
     def hyperparameters(self) -> tuple[str, ...]:
         return tuple(self.defaults["scratch"])
+
+    @property
+    def licence(self) -> str:
+        """The licence of the library that backs it."""
+        return LIBRARY_LICENCES[self.library]
 
     @property
     def needs_source_run(self) -> bool:
