@@ -520,3 +520,21 @@ def test_the_cautious_knob_reaches_the_optimizer(strategy_id):
         train_steps(strategy, model, optimizer, scheduler, batch, steps=5)
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert not torch.equal(weights[0], weights[1])
+
+
+def test_muon_orthogonalizes_as_the_library_does_in_the_dtype_this_device_runs_fast():
+    """Where bf16 is emulated (this CPU, most laptops) the iteration runs in fp32; its result
+    is the library's bf16 one up to bf16's rounding."""
+    from pytorch_optimizer import Muon
+    from pytorch_optimizer.optimizer.utils.matrix import get_newton_schulz_weights
+
+    from dals_tune.strategies.preconditioned import muon_class, newton_schulz_dtype
+
+    group = {"ns_steps": 5, "ns_coeffs": get_newton_schulz_weights("original")}
+    updates = [torch.randn(48, 16, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    ours = muon_class()._orthogonalize(group, [u.clone() for u in updates])
+    library = Muon._orthogonalize(group, [u.clone() for u in updates])
+    assert newton_schulz_dtype(torch.device("cpu")) in (torch.float32, torch.bfloat16)
+    for mine, theirs in zip(ours, library):
+        assert mine.shape == theirs.shape
+        assert torch.allclose(mine.float(), theirs.float(), atol=0.02, rtol=0.05)
