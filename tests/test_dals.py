@@ -18,6 +18,7 @@ from dals_tune.optim.transforms import (
     PhaseState,
     filter_alpha,
     phase_detector,
+    tensor_norms,
     trust_ratios,
 )
 
@@ -82,6 +83,22 @@ def test_trust_ratio_clamps_and_handles_zero_norms():
     assert ratios.tolist() == pytest.approx([1.0, 0.2, 1.0, 1.0])
     big = trust_ratios([torch.tensor([300.0, 400.0])], [torch.tensor([0.1, 0.0])], 0.02, 0.2, 5.0)
     assert big.tolist() == pytest.approx([5.0])  # 0.02·500/0.1 = 100 → 5
+
+
+def test_tensor_norms_by_hand_on_every_path():
+    """CPU float32/float64 take √(x·x); other dtypes take torch's foreach norm. A transposed
+    (non-contiguous) tensor and an empty one must not trip the dot product."""
+    transposed = torch.tensor([[3.0, 0.0], [4.0, 0.0]]).t()
+    blas = [
+        torch.tensor([3.0, 4.0]),
+        transposed,
+        torch.zeros(3),
+        torch.ones(4, dtype=torch.float64),
+    ]
+    assert tensor_norms(blas).tolist() == pytest.approx([5.0, 5.0, 0.0, 2.0])
+    assert tensor_norms([blas[0], torch.empty(0)]).tolist() == [5.0, 0.0]
+    half = [torch.tensor([3.0, 4.0], dtype=torch.bfloat16)]
+    assert tensor_norms(half).tolist() == [5.0]
 
 
 # --- one step by hand ---------------------------------------------------------------------

@@ -96,11 +96,26 @@ def trust_ratios(
 ) -> Tensor:
     """LARS-style trust ratio per tensor: r = clamp(γ·‖θ‖/‖ĝ‖, r_min, r_max), 1 when either
     norm is 0. Returned as one vector, so no value leaves the device."""
-    param_norms = torch.stack(torch._foreach_norm(params))
-    update_norms = torch.stack(torch._foreach_norm(updates))
+    norms = tensor_norms(params + updates)
+    param_norms, update_norms = norms[: len(params)], norms[len(params) :]
     ratio = (coefficient * param_norms / update_norms).clamp_(minimum, maximum)
-    both_nonzero = (param_norms > 0) & (update_norms > 0)
-    return torch.where(both_nonzero, ratio, torch.ones_like(ratio))
+    return torch.where((param_norms > 0) & (update_norms > 0), ratio, 1.0)
+
+
+_BLAS_DOT_DTYPES = (torch.float32, torch.float64)
+
+
+def tensor_norms(tensors: list[Tensor]) -> Tensor:
+    """‖x‖ of every tensor, as one vector on their device.
+
+    On a GPU ``_foreach_norm`` is one multi-tensor kernel. On a CPU it is a loop of
+    ``linalg_vector_norm``, which is bound by arithmetic rather than memory: reading one tensor,
+    it takes 3/4 of the time of a lerp that reads two and writes one. √(x·x) with BLAS's dot
+    reads at memory speed, in about 0.6 of the norm's time, and rounds no worse."""
+    if not all(t.device.type == "cpu" and t.dtype in _BLAS_DOT_DTYPES for t in tensors):
+        return torch.stack(torch._foreach_norm(tensors))
+    flat = [t.reshape(-1) for t in tensors]
+    return torch.stack([torch.dot(x, x) for x in flat]).sqrt_()
 
 
 def momentum_average_(averages: list[Tensor], updates: list[Tensor], momentum: float) -> None:
