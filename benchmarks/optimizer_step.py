@@ -8,8 +8,9 @@ Parameters and gradients come from a BERT-style model built from a config (no do
 hidden 384, 6 blocks, vocabulary 30,522. Gradients are restored before every timed step so
 that each optimizer sees the same input; only ``step()`` is inside the timer. Prints each
 median step time and the ratios the issue sets targets for (DALS ≤ 0.6× AdamW, per-tensor
-loop ≥ 2.5× DALS) and DALS / floor, how far DALS is from what its bytes cost. A new
-contestant is one more ``(name, builder)`` entry in ``CONTESTANTS``.
+loop ≥ 2.5× DALS), DALS / floor, how far DALS is from what its bytes cost, and the Muon and
+SOAP strategies against AdamW. A new contestant is one more ``(name, builder)`` entry in
+``CONTESTANTS``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from dals_tune import DALS
+from dals_tune import DALS, strategies
 from dals_tune.optim.reference import ReferenceDALS
 
 
@@ -72,6 +73,9 @@ CONTESTANTS = [
     ),
     ("DALS per-tensor loop", lambda m: ReferenceDALS(m, total_steps=STEPS)),
     ("floor (DALS bytes, 3 passes)", FloorStep),
+    # The matrix-aware strategies, as a study builds them (defaults, the registry's split).
+    ("muon (strategy)", lambda m: strategies.build("muon", m, total_steps=STEPS)[0]),
+    ("soap (strategy)", lambda m: strategies.build("soap", m, total_steps=STEPS)[0]),
 ]
 
 
@@ -140,6 +144,9 @@ def print_ratios(median: dict[str, float]) -> None:
     print(f"DALS / SGD momentum   = {dals / median['torch SGD momentum (foreach)']:.2f}x")
     print(f"loop / DALS (speedup) = {median['DALS per-tensor loop'] / dals:.2f}x  (target >= 2.5)")
     print(f"DALS / floor          = {dals / median['floor (DALS bytes, 3 passes)']:.2f}x")
+    adamw = median["torch AdamW (foreach)"]
+    print(f"Muon / AdamW          = {median['muon (strategy)'] / adamw:.2f}x")
+    print(f"SOAP / AdamW          = {median['soap (strategy)'] / adamw:.2f}x")
 
 
 if __name__ == "__main__":
