@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from dals_tune import DALS
+from dals_tune.layers import depth_param_groups
 from dals_tune.optim.reference import ReferenceDALS
 from dals_tune.optim.transforms import (
     EXPLOIT,
@@ -199,6 +200,39 @@ def test_dals_matches_the_per_tensor_reference_over_phases(variant):
         for a, b in zip(model.parameters(), twin.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert set(phases) == {EXPLORE, EXPLOIT, REFINE}
+
+
+def test_groups_with_their_own_settings_each_match_the_reference_run_with_them():
+    """Groups with equal settings step together and a group with its own weight decay,
+    momentum, α0, λ or trust coefficient steps apart. Each group must follow the per-tensor
+    reference run with that group's settings: the reference's layers are independent of each
+    other, given the same gradients and losses."""
+    torch.manual_seed(0)
+    model = nn.Sequential(*(nn.Linear(4, 4) for _ in range(4)))
+    overrides = [
+        dict(weight_decay=0.0, momentum=0.5),
+        dict(),
+        dict(),
+        dict(alpha0=0.8, grokfast_lambda=0.5, trust_coefficient=0.5),
+    ]
+    groups = [group | extra for group, extra in zip(depth_param_groups(model), overrides)]
+    settings = dict(total_steps=len(LOSSES), warmup_frac=0.2, depth_decay=0.7)
+    optimizer = DALS(groups, **settings)
+    assert len(optimizer._buckets()) == 3  # the two groups left alone share one
+    twins = [copy.deepcopy(model) for _ in overrides]
+    references = [ReferenceDALS(twin, **settings | extra) for twin, extra in zip(twins, overrides)]
+    for step, loss in enumerate(LOSSES):
+        torch.manual_seed(100 + step)
+        grads = [torch.randn_like(p) * (0.1 if step % 2 else 10.0) for p in model.parameters()]
+        for net in (model, *twins):
+            for p, g in zip(net.parameters(), grads):
+                p.grad = g.clone()
+        for stepper in (optimizer, *references):
+            stepper.observe_loss(loss)
+            stepper.step()
+        for index, twin in enumerate(twins):
+            for a, b in zip(model[index].parameters(), twin[index].parameters()):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_dals_acc_restarts_its_cosine():

@@ -1,4 +1,4 @@
-"""The steps DALS is made of, each a small function over one parameter group's tensors.
+"""The steps DALS is made of, each a small function over the tensors of parameter groups.
 
 Read top to bottom, they are one DALS update (DESIGN §3):
 
@@ -6,8 +6,9 @@ Read top to bottom, they are one DALS update (DESIGN §3):
                     → trust_ratios → momentum_average_ → apply_update_
 
 Tensor steps work on lists with ``torch._foreach_*`` arithmetic, so a group of many tensors
-costs a handful of multi-tensor kernels rather than a Python loop of small ops. Steps that
-end in ``_`` change their first argument in place.
+costs a handful of multi-tensor kernels rather than a Python loop of small ops. The lists may
+span several groups (layers): what differs per layer, the blend weight and the step size,
+comes as one value per tensor. Steps that end in ``_`` change their first argument in place.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ def ema_filter_(ema_buffers: list[Tensor], grads: list[Tensor], alpha: float) ->
     torch._foreach_lerp_(ema_buffers, grads, 1.0 - alpha)
 
 
-def blend_(grads: list[Tensor], ema_buffers: list[Tensor], raw: float, amplify: float) -> None:
-    """Filtered gradient, written over ``grads``: ĝ = b·g + (1−b)·ḡ + λ·ḡ.
+def blend_(
+    grads: list[Tensor], ema_buffers: list[Tensor], raw_weights: list[float], amplify: float
+) -> None:
+    """Filtered gradient, written over ``grads``: ĝ = b·g + (1−b)·ḡ + λ·ḡ, with b per tensor.
 
     b·g + (1−b)·ḡ is one lerp; λ > 0 adds Grokfast's "amplify the slow gradient" term."""
-    torch._foreach_lerp_(grads, ema_buffers, 1.0 - raw)
+    torch._foreach_lerp_(grads, ema_buffers, [1.0 - raw for raw in raw_weights])
     if amplify != 0.0:
         torch._foreach_add_(grads, ema_buffers, alpha=amplify)
 
@@ -127,7 +130,8 @@ def momentum_average_(averages: list[Tensor], updates: list[Tensor], momentum: f
 
 
 def apply_update_(
-    params: list[Tensor], averages: list[Tensor], ratios: Tensor, step_size: float
+    params: list[Tensor], averages: list[Tensor], ratios: Tensor, step_sizes: list[float]
 ) -> None:
-    """θ ← θ − step_size·r·v, with one ratio per tensor (step_size = η_t·δ^(L−1−l)/(1−μ))."""
-    torch._foreach_addcmul_(params, averages, list(ratios.unbind()), value=-step_size)
+    """θ ← θ − step_size·r·v, with one ratio and one step size per tensor
+    (step_size = η_t·δ^(L−1−l)/(1−μ), so it differs from layer to layer)."""
+    torch._foreach_addcmul_(params, averages, list(ratios.unbind()), [-step for step in step_sizes])
