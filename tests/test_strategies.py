@@ -534,7 +534,7 @@ def test_muon_orthogonalizes_as_the_library_does_in_the_dtype_this_device_runs_f
     updates = [torch.randn(48, 16, generator=torch.Generator().manual_seed(i)) for i in range(2)]
     ours = muon_class()._orthogonalize(group, [u.clone() for u in updates])
     library = Muon._orthogonalize(group, [u.clone() for u in updates])
-    assert newton_schulz_dtype(torch.device("cpu")) in (torch.float32, torch.bfloat16)
     for mine, theirs in zip(ours, library):
+        assert mine.dtype == newton_schulz_dtype(torch.device("cpu"))  # our iteration ran
         assert mine.shape == theirs.shape
         assert torch.allclose(mine.float(), theirs.float(), atol=0.02, rtol=0.05)
