@@ -9,6 +9,7 @@ mapping: only matrices of the hidden layers are orthogonalized; the input and ou
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -48,9 +49,11 @@ def newton_schulz_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+@functools.cache
 def muon_class() -> type:
     """pytorch-optimizer's Muon, orthogonalizing in :func:`newton_schulz_dtype`: the library
-    fixes bf16, which would make Muon a hundred times slower than AdamW on a laptop's CPU."""
+    fixes bf16, which would make Muon a hundred times slower than AdamW on a laptop's CPU.
+    Defined once, on first use, so that the library is imported only by a study that uses it."""
     from pytorch_optimizer import Muon
     from pytorch_optimizer.optimizer.utils.matrix import zero_power_via_newton_schulz_5
 
