@@ -318,7 +318,15 @@ def run_search(args: argparse.Namespace) -> int:
         print("no winner: every strategy diverged or errored (see the notes above)")
     else:
         metric = result.objective.full_name
-        print(f"winner: {result.winner} (validation {metric} {result.winner_value:.4f})")
+        value = f"validation {metric} {result.winner_value:.4f}"
+        if result.tied_with:
+            tied = ", ".join([result.winner, *result.tied_with.split(",")])
+            print(
+                f"tie for first place: {tied} (the runs cannot separate them; best mean "
+                f"{result.winner}, {value})"
+            )
+        else:
+            print(f"winner: {result.winner} ({value})")
     print(f"reports: {result.report_folder}")
     print(f"MLflow UI: python -m dals_tune ui --out {args.out}")
     return 0

@@ -115,6 +115,10 @@ class FinishedStudy:
         """How far ``value`` falls short of the winner's, in this study's direction (≥ 0)."""
         return self.objective.score(self.winner.val_mean) - self.objective.score(value)
 
+    def shares_first_place(self, strategy: str) -> bool:
+        """Whether ``strategy`` is in the winner's tie group here (rank 1)."""
+        return any(row.strategy == strategy and row.rank == 1 for row in self.rows)
+
 
 @dataclass(frozen=True)
 class Neighbour:
@@ -317,7 +321,9 @@ def pick(study: FinishedStudy, ranking: Sequence[str]) -> Pick | None:
     for strategy in ranking:
         value = study.value_of(strategy)
         if value is not None:
-            return Pick(strategy, value, study.regret(value))
+            # A share of a tied first place is no regret: the runs cannot tell it from the best.
+            regret = 0.0 if study.shares_first_place(strategy) else study.regret(value)
+            return Pick(strategy, value, regret)
     return None
 
 
@@ -428,11 +434,9 @@ def _verdict(study: FinishedStudy, strategy: str) -> str:
         if row.strategy == strategy:
             if row.failed:
                 return f"failed on {name}"
-            return (
-                f"won {name}"
-                if row.rank == 1
-                else f"rank {row.rank} of {len(study.rows)} on {name}"
-            )
+            if row.rank != 1:
+                return f"rank {row.rank} of {len(study.rows)} on {name}"
+            return f"tied first on {name}" if row.tied_with else f"won {name}"
     return ""
 
 

@@ -59,6 +59,7 @@ from dals_tune.tracking_tags import (
     STATUS_TAG,
     STRATEGY_TAG,
     STUDY_KIND,
+    TIED_WITH_TAG,
     TRIAL_ID_TAG,
     TRIAL_KINDS,
     TRIAL_STATUSES,
@@ -257,8 +258,11 @@ class Tracker:
         status: str = "FINISHED",
         *,
         description: str = "",
+        tied_with: str = "",
     ) -> None:
-        """Tag the winner, attach the report files and end the study's parent run.
+        """Tag the winner and its tie group (``TIED_WITH_TAG``: the strategies the runs cannot
+        separate from it, comma-separated), attach the report files and end the study's parent
+        run.
 
         ``winner_value`` is the winner's validation value in the study's metric (its
         :class:`~dals_tune.objective.Objective`, read from the parent's tags): tag
@@ -279,7 +283,11 @@ class Tracker:
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise ValueError(f"unknown run status {status!r}; use FINISHED, FAILED or KILLED")
         objective = Objective.from_record(self.client.get_run(parent_run_id).data.tags)
-        tags = {WINNER_TAG: winner, objective.winner_key: repr(float(winner_value))}
+        tags = {
+            WINNER_TAG: winner,
+            TIED_WITH_TAG: tied_with,
+            objective.winner_key: repr(float(winner_value)),
+        }
         if description:
             tags[DESCRIPTION_TAG] = description_value(description)
         log_batch(

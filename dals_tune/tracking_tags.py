@@ -40,6 +40,8 @@ TARGET_ACCURACY_TAG = "target_accuracy"
 VERSION_TAG = "dals_tune.version"
 GIT_COMMIT_TAG = "git_commit"
 WINNER_TAG = "dals.winner"
+# The others of the winner's tie group (comma-separated; empty: it leads alone).
+TIED_WITH_TAG = "dals.tied_with"
 # The winner's validation value, named after the study's metric (Objective.winner_key); the
 # parent's metric of the same value drops the "dals." (Objective.winner_metric).
 WINNER_VALUE_TAG = "dals.winner_val_{metric}"

@@ -16,6 +16,7 @@ from planted import the_product_trainable_with, with_planted_faults
 
 from dals_tune import tracking
 from dals_tune.cli import main
+from dals_tune.reports import study_leaderboard
 from dals_tune.study.plans import longest_warmup_epochs
 from dals_tune.study.preflight import resolve_strategies
 
@@ -36,7 +37,9 @@ def test_end_to_end_study_names_a_winner_from_seed_reruns(tmp_path, capsys):
     )  # fmt: skip
     printed = capsys.readouterr().out
     assert code == 0
-    assert "winner:" in printed and "python -m dals_tune ui --out" in printed
+    # Two seeds each rarely separate three strategies: a tie is printed as one.
+    assert ("winner:" in printed) != ("tie for first place:" in printed)
+    assert "python -m dals_tune ui --out" in printed
     assert printed.count("] ") >= 12  # one progress line per trial and per re-run
 
     tracker = tracking.open_store(out)
@@ -72,6 +75,11 @@ def test_end_to_end_study_names_a_winner_from_seed_reruns(tmp_path, capsys):
         )
     means = {s: sum(v) / len(v) for s, v in by_strategy.items()}
     assert tags["dals.winner"] == max(means, key=means.get)
+    # dals.tied_with names the others of the winner's tie group, and the leaderboard agrees.
+    tied = [name for name in tags.get("dals.tied_with", "").split(",") if name]
+    assert set(tied) <= set(means) - {tags["dals.winner"]}
+    rows = study_leaderboard(tracker, parent["run_id"])
+    assert {row.strategy for row in rows if row.rank == 1} == {tags["dals.winner"], *tied}
 
     (study_folder,) = (out / "studies").iterdir()
     with open(study_folder / "leaderboard.csv") as file:

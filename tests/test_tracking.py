@@ -432,14 +432,15 @@ def leaderboard_row(strategy: str, mean: float, std: float, seeds: int, spent: i
 
 def test_the_description_heads_the_leaderboard_with_the_winner_and_ends_with_the_plots():
     rows = [
-        leaderboard_row("dals", 0.93, 0.004, 3, 12),
-        leaderboard_row("adamw", 0.93, 0.01, 3, 15),
-        leaderboard_row("sgd", 0.80, 0.02, 3, 9),
+        leaderboard_row("dals", 0.93, 0.004, 3, 12, rank=1, tied_with="adamw,lion"),
+        leaderboard_row("adamw", 0.93, 0.01, 3, 15, rank=1, tied_with="dals,lion"),
+        leaderboard_row("lion", 0.925, 0.01, 3, 15, rank=1, tied_with="dals,adamw"),
+        leaderboard_row("sgd", 0.80, 0.02, 3, 9, rank=4),
     ]
     text = study_description(rows, "# Leaderboard: x\n\n| rank |\n", ["learning_curves.png"])
     assert text.splitlines() == [
-        "**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs; tied "
-        "with adamw at 0.9300, ranked first by fewer epochs spent in the search (12 vs 15).",
+        "**Tie for first place: dals, adamw, lion** (the runs cannot separate them); best "
+        "mean dals, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs.",
         "",
         "# Leaderboard: x",
         "",
@@ -448,6 +449,10 @@ def test_the_description_heads_the_leaderboard_with_the_winner_and_ends_with_the
         "Plots (in the run's artifacts):",
         "- `learning_curves.png`",
     ]
+    clear = [leaderboard_row("dals", 0.93, 0.004, 3, 12), leaderboard_row("sgd", 0.8, 0.02, 3, 9)]
+    assert winner_line(clear) == (
+        "**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs."
+    )
     alone = [leaderboard_row("dals", 0.9, math.nan, 0, 12)]
     assert winner_line(alone) == (
         "**Winner: dals**, val_acc 0.9000, the best search trial alone (no seed re-runs)."

@@ -5,6 +5,8 @@ metric's direction (``dals_tune.objective``).
 
 - ``study_runs``: a study read from the store into plain records (the only reader);
 - ``leaderboard``: ranking one study's strategies, mean ± std, time to target;
+- ``ties``: which strategies the seed re-runs cannot separate from the leader (Welch's
+  t-test, or a noise floor for single runs): the shared first place;
 - ``study_report``: one study's report files;
 - ``cross_study``: latest finished studies, winners and their lead, mean rank, the rank
   matrix, performance profile;

@@ -10,7 +10,7 @@ study, so studies maximising accuracy and studies minimising RMSE can share a ta
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,7 @@ class WinnerRow:
     dataset: str
     regime: str
     winner: str | None
+    tied_with: str
     val_mean: float
     val_std: float
     test_mean: float
@@ -115,6 +116,7 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
                 dataset=result.tag(DATASET_TAG),
                 regime=result.tag(REGIME_TAG),
                 winner=best.strategy if best else None,
+                tied_with=best.tied_with if best else "",
                 val_mean=best.val_mean if best else math.nan,
                 val_std=best.val_std if best else math.nan,
                 test_mean=best.test_mean if best else math.nan,
@@ -163,7 +165,8 @@ def rank_matrix(results: Sequence[StudyResult]) -> dict[str, list[LeaderboardRow
 def mean_ranks(results: Sequence[StudyResult]) -> list[MeanRank]:
     """Each strategy's mean rank over the studies it took part in, best first (ties: more
     studies, then name). Ranks are those of the leaderboards, each in its own study's
-    direction (rank 1 the highest accuracy, or the lowest RMSE), failed strategies last."""
+    direction (rank 1 the highest accuracy, or the lowest RMSE), failed strategies last; every
+    member of a study's first-place tie group has rank 1 there, and a win."""
     ranks: dict[str, list[int]] = {}
     for result in results:
         for row in result.rows:
@@ -201,21 +204,38 @@ def _error(test_mean: float, objective: Objective) -> float:
     return 1.0 - test_mean if objective.mode == "max" else test_mean
 
 
-def performance_ratios(errors: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
+def first_places(results: Sequence[StudyResult]) -> list[frozenset[str]]:
+    """Per study, the strategies that share its first place (rank 1: the winner's tie
+    group)."""
+    return [
+        frozenset(row.strategy for row in result.rows if row.rank == 1 and not row.failed)
+        for result in results
+    ]
+
+
+def performance_ratios(
+    errors: Sequence[Mapping[str, float]], shared_first: Sequence[Collection[str]] = ()
+) -> list[dict[str, float]]:
     """r_{s,k} = max(e_{s,k}, ε) / max(min_j e_{s,j}, ε) for every study s and every strategy
     k of any study; ∞ where k is missing from s or failed in it (and for every k of a study in
     which all failed). ε = ``ERROR_EPSILON`` keeps a perfect score (and a negative error, a
     maximised score above 1 or a minimised one below 0) from dividing by zero or flipping the
     ratio. For a minimised metric r = max(t, ε) / max(min_j t_j, ε): the test value over the
-    study's best; for accuracy r = max(1 − acc, ε) / max(1 − max_j acc_j, ε)."""
+    study's best; for accuracy r = max(1 − acc, ε) / max(1 − max_j acc_j, ε).
+
+    ``shared_first`` names, per study, the strategies that share its first place (the
+    winner's tie group, :func:`first_places`): their r is 1, a shared win."""
     strategies = sorted({strategy for study in errors for strategy in study})
     ratios = []
-    for study in errors:
+    for index, study in enumerate(errors):
         best = min(study.values(), default=math.inf)
+        firsts = shared_first[index] if index < len(shared_first) else ()
         row = {}
         for strategy in strategies:
             error = study.get(strategy, math.inf)
-            if math.isinf(error) or math.isinf(best):
+            if strategy in firsts and math.isfinite(error):
+                row[strategy] = 1.0
+            elif math.isinf(error) or math.isinf(best):
                 row[strategy] = math.inf
             else:
                 row[strategy] = max(error, ERROR_EPSILON) / max(best, ERROR_EPSILON)
@@ -224,15 +244,18 @@ def performance_ratios(errors: Sequence[Mapping[str, float]]) -> list[dict[str, 
 
 
 def performance_profile(
-    errors: Sequence[Mapping[str, float]], taus: Sequence[float] = PROFILE_TAUS
+    errors: Sequence[Mapping[str, float]],
+    taus: Sequence[float] = PROFILE_TAUS,
+    shared_first: Sequence[Collection[str]] = (),
 ) -> dict[str, list[float]]:
     """Dolan–Moré profile ρ_k(τ) = |{s : r_{s,k} ≤ τ}| / |S| for each τ in ``taus``.
 
     ρ_k(1) is the fraction of studies k won (on test error, :func:`study_errors`: 1 − t for a
-    maximised metric, t for a minimised one); ρ_k(τ) → the fraction of studies
-    in which k came within a factor τ of the best error. Strategies in name order.
+    maximised metric, t for a minimised one; a share of a tied first place, ``shared_first``,
+    counts as a win); ρ_k(τ) → the fraction of studies in which k came within a factor τ of
+    the best error. Strategies in name order.
     """
-    ratios = performance_ratios(errors)
+    ratios = performance_ratios(errors, shared_first)
     strategies = sorted({strategy for study in errors for strategy in study})
     count = len(ratios)
     return {

@@ -25,6 +25,7 @@ from dals_tune.reports.cross_study import (
     PROFILE_TAUS,
     StudyResult,
     WinnerRow,
+    first_places,
     mean_ranks,
     performance_profile,
     rank_matrix,
@@ -65,7 +66,8 @@ def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Pa
     files += _write_rank_matrix(folder, results)
     files += _write_time_to_target(folder, results)
     profile = performance_profile(
-        [study_errors(result.rows, result.objective) for result in results]
+        [study_errors(result.rows, result.objective) for result in results],
+        shared_first=first_places(results),
     )
     strategies = list(profile)
     files.append(
@@ -118,6 +120,7 @@ def _write_winners(folder: Path, results: list[StudyResult]) -> list[Path]:
                 row.dataset,
                 row.regime,
                 row.winner or "none (all failed)",
+                row.tied_with.replace(",", ", ") or "—",
                 format_mean_std(row.val_mean, row.val_std),
                 format_mean_std(row.test_mean, row.test_std),
                 str(row.seeds),
@@ -149,6 +152,7 @@ def _write_winners(folder: Path, results: list[StudyResult]) -> list[Path]:
                 "dataset",
                 "regime",
                 "winner",
+                "tied with",
                 f"val {metric}",
                 f"test {metric}",
                 "seeds",
@@ -163,8 +167,10 @@ def _write_winners(folder: Path, results: list[StudyResult]) -> list[Path]:
             ],
             markdown_rows,
             [
-                "The latest finished study of each workload and regime. Winner = rank 1 by "
-                f"validation {metric_words(objectives)}{direction_words(objectives)}; "
+                "The latest finished study of each workload and regime. Winner = the best mean "
+                f"validation {metric_words(objectives)}{direction_words(objectives)}; tied with: "
+                "the strategies its seed re-runs cannot separate from it (docs/reports.md), "
+                "who share its first place; "
                 f"{_plural(metric_words(objectives))} are mean ± sample std over its seed "
                 "re-runs (test at the best validation epoch). Lead ÷ std: the winner's lead "
                 "over the runner-up divided by the larger of their two stds; with a handful of "

@@ -26,6 +26,7 @@ from dals_tune.reports.study_runs import (
     StudyRuns,
     load_study,
 )
+from dals_tune.reports.ties import Sample, first_place_group
 
 if TYPE_CHECKING:
     from dals_tune.tracking import Tracker
@@ -54,6 +55,9 @@ class LeaderboardRow:
     - ``epochs_to_target``/``seconds_to_target``: see :func:`median_time_to_target`; None
       when not reached (or the study has no target).
     - ``failed``: no usable result run; such rows rank last and ``note`` says why.
+    - ``runs``: the usable result runs the means are over.
+    - ``tied_with``: for a member of the first place's tie group (:mod:`~dals_tune.reports.ties`,
+      all of them rank 1), the other members, comma-separated; empty for everyone else.
     """
 
     rank: int
@@ -73,6 +77,8 @@ class LeaderboardRow:
     seconds_to_target: float | None
     failed: bool
     note: str
+    runs: int = 0
+    tied_with: str = ""
 
 
 def study_leaderboard(tracker: Tracker, parent_run_id: str) -> list[LeaderboardRow]:
@@ -81,21 +87,56 @@ def study_leaderboard(tracker: Tracker, parent_run_id: str) -> list[LeaderboardR
 
 
 def leaderboard(study: StudyRuns) -> list[LeaderboardRow]:
-    """Rank the strategies of ``study`` (see :func:`rank_key`); rank 1 is the winner."""
+    """Rank the strategies of ``study`` (see :func:`rank_key`). The first place is shared:
+    the leader and every strategy its runs cannot separate from it
+    (:func:`~dals_tune.reports.ties.first_place_group`) rank 1 and come first, then the rest
+    in order, ranked by position."""
     objective = study.objective
     rows = [
         strategy_row(name, [run for run in study.runs if run.strategy == name], objective)
         for name in study.strategies
     ]
-    ranked = sorted(rows, key=lambda row: rank_key(row, objective))
-    return [replace(row, rank=rank) for rank, row in enumerate(ranked, 1)]
+    ordered = sorted(rows, key=lambda row: rank_key(row, objective))
+    usable = [(row.strategy, sample_of(row)) for row in ordered if not row.failed]
+    group = first_place_group(usable, objective, validation_size(study))
+    ordered = [row for row in ordered if row.strategy in group] + [
+        row for row in ordered if row.strategy not in group
+    ]
+    return [
+        replace(
+            row,
+            rank=1 if row.strategy in group else position,
+            tied_with=",".join(name for name in group if name != row.strategy)
+            if row.strategy in group
+            else "",
+        )
+        for position, row in enumerate(ordered, 1)
+    ]
 
 
-def rank_key(row: LeaderboardRow, objective: Objective) -> tuple[bool, float, int, str]:
+def rank_key(row: LeaderboardRow, objective: Objective) -> tuple[bool, float, float, str]:
     """Order of the leaderboard: usable before failed, then the better ``val_mean`` in the
-    objective's direction (higher for a maximised metric, lower for a minimised one), then
-    fewer ``epochs_spent`` (the cheaper search), then the strategy's name."""
-    return (row.failed, -score_or_worst(objective, row.val_mean), row.epochs_spent, row.strategy)
+    objective's direction (higher for a maximised metric, lower for a minimised one), then the
+    smaller spread over seeds. Equal means are a tie whatever comes after: they share the first
+    place (:mod:`~dals_tune.reports.ties`), and the name only fixes the order they are listed
+    in. The search's cost (epochs spent) never orders the board."""
+    spread = row.val_std if math.isfinite(row.val_std) else math.inf
+    return (row.failed, -score_or_worst(objective, row.val_mean), spread, row.strategy)
+
+
+def sample_of(row: LeaderboardRow) -> Sample:
+    """The row's validation values as the tie test takes them."""
+    return Sample(mean=row.val_mean, std=row.val_std, runs=row.runs)
+
+
+def validation_size(study: StudyRuns) -> int | None:
+    """The study's validation examples (its ``val_size`` param); None when not recorded."""
+    value = study.parent.get("params", {}).get("val_size", "")
+    try:
+        size = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return size if size > 0 else None
 
 
 def strategy_row(strategy: str, runs: Sequence[ChildRun], objective: Objective) -> LeaderboardRow:
@@ -135,6 +176,7 @@ def strategy_row(strategy: str, runs: Sequence[ChildRun], objective: Objective) 
         seconds_to_target=seconds,
         failed=not usable,
         note=status_note(trials, reruns, failed=not usable),
+        runs=len(usable),
     )
 
 

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 
 from dals_tune.objective import Objective
 from dals_tune.reports.columns import direction, metric_column
-from dals_tune.reports.leaderboard import LeaderboardRow, leaderboard, result_runs
+from dals_tune.reports.leaderboard import (
+    LeaderboardRow,
+    leaderboard,
+    result_runs,
+    sample_of,
+    validation_size,
+)
 from dals_tune.reports.plots import plot_learning_curves, plot_lr_heatmap
 from dals_tune.reports.study_runs import StudyRuns, load_study, lr_histories
 from dals_tune.reports.tables import (
@@ -22,6 +28,7 @@ from dals_tune.reports.tables import (
     write_csv,
     write_markdown,
 )
+from dals_tune.reports.ties import tie_rule
 from dals_tune.tracking_tags import (
     BUDGET_TAG,
     DATASET_TAG,
@@ -42,9 +49,11 @@ if TYPE_CHECKING:
 class StudyReport:
     """What :func:`write_study_report` computed and wrote.
 
-    ``winner`` is the rank-1 strategy, or None when every strategy failed (no usable run);
-    ``winner_value`` its ``val_mean`` (NaN without a winner), in the units of ``objective``,
-    the study's metric. ``files`` are the paths written, ready for ``Tracker.finish_study``.
+    ``winner`` is the first of the rank-1 strategies (the best mean), or None when every
+    strategy failed (no usable run); ``tied_with`` the others of its tie group, whom the seeds
+    cannot separate from it (comma-separated, empty when it leads alone); ``winner_value`` its
+    ``val_mean`` (NaN without a winner), in the units of ``objective``, the study's metric.
+    ``files`` are the paths written, ready for ``Tracker.finish_study``.
     """
 
     rows: list[LeaderboardRow]
@@ -52,6 +61,7 @@ class StudyReport:
     winner_value: float
     objective: Objective
     files: list[Path]
+    tied_with: str = ""
 
 
 def write_study_report(tracker: Tracker, parent_run_id: str, folder: Path) -> StudyReport:
@@ -104,7 +114,14 @@ def write_study_files(tracker: Tracker, study: StudyRuns, folder: Path) -> Study
         winner_value=winner.val_mean if winner else math.nan,
         objective=objective,
         files=files,
+        tied_with=winner.tied_with if winner else "",
     )
+
+
+def tie_sentence(rows: list[LeaderboardRow], study: StudyRuns) -> str:
+    """Which rule made the first place's tie group, in the report's words."""
+    usable = [sample_of(row) for row in rows if not row.failed]
+    return tie_rule(usable, study.objective, validation_size(study))
 
 
 def study_title(study: StudyRuns) -> str:
@@ -119,6 +136,7 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
     header = [
         "rank",
         "strategy",
+        "tied with",
         "gen",
         f"val {metric}",
         f"test {metric} at best val",
@@ -138,6 +156,7 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
         [
             str(row.rank),
             row.strategy,
+            row.tied_with.replace(",", ", "),
             row.generation,
             format_mean_std(row.val_mean, row.val_std),
             format_mean_std(row.test_mean, row.test_std),
@@ -167,8 +186,10 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
     notes = [
         f"Study `{study.run_id}`{ended}; {settings or 'no settings'}; "
         f"target {name} {format_value(target) if target is not None else 'not set'}.",
-        f"Ranked by validation {name}{ranked} (ties: fewer epochs spent in the search, then "
-        f"name); strategies whose runs all diverged or errored rank last. {values} are the "
+        f"Ranked by validation {name}{ranked}; strategies whose runs all diverged or errored "
+        f"rank last. Rank 1 is shared by the strategies the runs cannot separate from the "
+        f"leader ({tie_sentence(rows, study)}); equal values are listed by name, and the "
+        f"epochs a search spent never order the board. {values} are the "
         "mean ± sample std (n − 1) over the seed re-runs of the selected configuration; "
         f"without re-runs (seeds 0) the best search trial alone. The test {name} is taken at "
         "the best validation epoch and never used for selection. Time to target: the median "

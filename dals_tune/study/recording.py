@@ -111,8 +111,8 @@ def study_description(
 ) -> str:
     """The study's parent run description (Markdown): what a reviewer opening the run needs
     without clicking further. One line naming the winner with its validation score, how that
-    score was measured (seed re-runs or the best trial alone) and any tie it won on the
-    tie-break; then the leaderboard; then the plots attached, by artifact path."""
+    score was measured (seed re-runs or the best trial alone) and the strategies tied with it
+    for the first place; then the leaderboard; then the plots attached, by artifact path."""
     lines = [winner_line(rows, val_key), "", leaderboard_markdown.strip()]
     if plots:
         lines += ["", "Plots (in the run's artifacts):", *(f"- `{path}`" for path in plots)]
@@ -120,9 +120,10 @@ def study_description(
 
 
 def winner_line(rows: Sequence[LeaderboardRow], val_key: str = "val_acc") -> str:
-    """``**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs``, with
-    the strategies it tied with and what broke the tie (``reports.leaderboard.rank_key``)."""
-    from dals_tune.reports.tables import format_mean_std, format_value
+    """``**Winner: dals**, val_acc 0.9300 ± 0.0040, mean ± std over 3 seed re-runs``; when the
+    runs cannot separate others from it (its tie group, ``LeaderboardRow.tied_with``), the line
+    says that the first place is a tie and names them all."""
+    from dals_tune.reports.tables import format_mean_std
 
     if not rows or rows[0].failed:
         return "**No winner**: every strategy's runs diverged or errored."
@@ -134,15 +135,10 @@ def winner_line(rows: Sequence[LeaderboardRow], val_key: str = "val_acc") -> str
         measured = "one seed re-run"
     else:
         measured = f"mean ± std over {best.seeds} seed re-runs"
-    line = f"**Winner: {best.strategy}**, {val_key} {score}, {measured}"
-    shown = format_value(best.val_mean)
-    tied = [row for row in rows[1:] if not row.failed and format_value(row.val_mean) == shown]
-    if tied:
-        names = ", ".join(row.strategy for row in tied)
-        if all(row.epochs_spent > best.epochs_spent for row in tied):
-            spent = ", ".join(str(row.epochs_spent) for row in tied)
-            reason = f"fewer epochs spent in the search ({best.epochs_spent} vs {spent})"
-        else:
-            reason = "name, with as many epochs spent in the search"
-        line += f"; tied with {names} at {shown}, ranked first by {reason}"
-    return line + "."
+    if not best.tied_with:
+        return f"**Winner: {best.strategy}**, {val_key} {score}, {measured}."
+    others = best.tied_with.split(",")
+    return (
+        f"**Tie for first place: {', '.join([best.strategy, *others])}** (the runs cannot "
+        f"separate them); best mean {best.strategy}, {val_key} {score}, {measured}."
+    )

@@ -64,6 +64,7 @@ class StudyResult:
     report_folder: Path
     leaderboard_markdown: str
     tune_runs: list[TuneRunTiming]
+    tied_with: str = ""  # the others of the winner's tie group, comma-separated
 
     @property
     def leaderboard(self) -> Any:
@@ -274,6 +275,7 @@ class _StudyRunner:
             report.winner_value,
             [*report.files, config_path],
             status="FINISHED" if report.winner else "FAILED",
+            tied_with=report.tied_with,
             description=study_description(
                 report.rows, leaderboard_markdown, plots, self.checked.objective.val_key
             ),
@@ -282,6 +284,7 @@ class _StudyRunner:
             study_id=self.state.study_id,
             parent_run_id=self.state.parent_run_id,
             winner=report.winner or NO_WINNER,
+            tied_with=report.tied_with,
             winner_value=report.winner_value,
             objective=report.objective,
             report_folder=folder,
