@@ -15,7 +15,7 @@ strategies use those instead.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +110,37 @@ class SlantedTriangular:
         else:
             p = max(0.0, 1.0 - (step - cut) / (cut * (1.0 / self.cut_frac - 1.0)))
         return (1.0 + p * (self.ratio - 1.0)) / self.ratio
+
+
+@dataclass(frozen=True)
+class EpochStepped:
+    """A schedule over epochs, held for the steps of each epoch: what a scheduler stepped
+    once per epoch gives a loop that steps it once per optimizer step.
+
+    s(t) = schedule(⌊t / steps_per_epoch⌋), so ``schedule``'s step is the epoch index and
+    the LR moves only at epoch boundaries."""
+
+    schedule: Callable[[int], float]
+    steps_per_epoch: int
+
+    def __post_init__(self) -> None:
+        if self.steps_per_epoch <= 0:
+            raise ValueError(f"steps_per_epoch must be positive, got {self.steps_per_epoch}")
+
+    def __call__(self, step: int) -> float:
+        return self.schedule(step // self.steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """A schedule times a constant, s(t) = factor · schedule(t): one parameter group's
+    lambda when ``LambdaLR`` is given one per group."""
+
+    schedule: Callable[[int], float]
+    factor: float
+
+    def __call__(self, step: int) -> float:
+        return self.factor * self.schedule(step)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,13 @@ SGD = (LR, MOMENTUM, WEIGHT_DECAY)
 ADAM = (LR, BETA1, BETA2)
 ADAMW = (LR, BETA1, BETA2, WEIGHT_DECAY)
 
+STLR_DISCRIMINATIVE = (
+    *SGD,
+    LAYER_DIVISOR,
+    uniform("cut_frac", 0.05, 0.3),
+    log_uniform("ratio", 8.0, 64.0),
+)
+
 DALS_WITHOUT_WARMUP = (
     LR,
     MOMENTUM,
@@ -91,12 +98,9 @@ SPECS: dict[str, tuple[Parameter, ...]] = {
         uniform("grokfast_alpha", 0.8, 0.99),
         uniform("grokfast_lambda", 0.0, 5.0),
     ),
-    "stlr_discriminative": (
-        *SGD,
-        LAYER_DIVISOR,
-        uniform("cut_frac", 0.05, 0.3),
-        log_uniform("ratio", 8.0, 64.0),
-    ),
+    "stlr_discriminative": STLR_DISCRIMINATIVE,
+    # The paper code's version searches what the correct one does, so the two compare.
+    "stlr_discriminative_paper": STLR_DISCRIMINATIVE,
     "sam_discriminative": (*SGD, RHO, LAYER_DIVISOR),
     "dals": DALS,
     "dals_fast": DALS,

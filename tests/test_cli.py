@@ -59,7 +59,7 @@ def test_strategies_table_lists_every_id_with_generation_family_and_library(caps
 def test_strategies_json_has_ids_generations_families_and_defaults(capsys):
     assert main(["strategies", "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert len(records) == len(strategies.REGISTRY) == 39
+    assert len(records) == len(strategies.REGISTRY) == 40
     by_id = {record["id"]: record for record in records}
     assert (by_id["soap"]["library"], by_id["soap"]["licence"]) == (
         "pytorch-optimizer",

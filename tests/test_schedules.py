@@ -12,6 +12,8 @@ import torch
 
 from dals_tune.schedules import (
     CosineRestarts,
+    EpochStepped,
+    Scaled,
     SlantedTriangular,
     TabulatedSchedule,
     WarmupCosine,
@@ -74,6 +76,15 @@ def test_slanted_triangular_floor_and_tiny_runs():
     schedule = SlantedTriangular(total_steps=105, cut_frac=0.1, ratio=32)  # cut = ⌊10.5⌋ = 10
     assert schedule(104) == 1 / 32  # p would be −0.044; clamped at 0
     assert SlantedTriangular(total_steps=5).cut == 1
+
+
+def test_epoch_stepped_holds_each_epoch_and_scaled_multiplies():
+    schedule = EpochStepped(SlantedTriangular(total_steps=20, cut_frac=0.1, ratio=32), 3)
+    # epochs 0, 1, 2 of 3 steps: cut = 2, p = 0, 1/2, 1
+    assert [schedule(t) for t in range(9)] == [1 / 32] * 3 + [16.5 / 32] * 3 + [1.0] * 3
+    assert Scaled(schedule, 0.25)(4) == 0.25 * 16.5 / 32
+    with pytest.raises(ValueError, match="steps_per_epoch must be positive"):
+        EpochStepped(SlantedTriangular(20), 0)
 
 
 def test_warmup_linear_decay_reaches_zero_at_the_last_step():
@@ -153,6 +164,7 @@ def test_refined_rejects_unusable_input():
         SlantedTriangular(100),
         WarmupLinearDecay(100, 5),
         TabulatedSchedule((1.0, 0.5)),
+        Scaled(EpochStepped(SlantedTriangular(10), 2), 0.5),
     ],
 )
 def test_schedules_pickle_and_lambda_lr_state_round_trips(schedule):

@@ -40,6 +40,7 @@ PAPER_GENERATIONS = {
     "dals_acc": 5,
 }
 EXTRAS = {
+    "stlr_discriminative_paper",
     "linear_decay_sgd",
     "linear_decay_adamw",
     "refined",
@@ -214,6 +215,62 @@ def test_stlr_multiplies_the_split_once():
         [s * multiplier for s in split]
     )
     assert multiplier == pytest.approx(SlantedTriangular(100)(55))
+
+
+def lrs_after(optimizer, scheduler, steps: int) -> list[float]:
+    for _ in range(steps):
+        optimizer.step()
+        scheduler.step()
+    return [g["lr"] for g in optimizer.param_groups]
+
+
+def test_stlr_paper_decays_twice_and_moves_once_per_epoch():
+    """20 epochs of 3 steps: the STLR runs over E = 20 epochs, cut = ⌊20·0.1⌋ = 2, and its
+    multiplier at epoch e is (1 + p·31)/32; each group's LR is 0.05·2.6^−2k for the k layers
+    above it."""
+    optimizer, scheduler = strategies.build(
+        "stlr_discriminative_paper", mlp(), total_steps=60, steps_per_epoch=3
+    )
+    split = [0.05 / 2.6**4, 0.05 / 2.6**2, 0.05]  # k = 2, 1, 0, each decayed twice
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([s / 32 for s in split])
+    # t = 2, the last step of epoch 0: unchanged
+    assert lrs_after(optimizer, scheduler, 2) == pytest.approx([s / 32 for s in split])
+    # t = 3, the first step of epoch 1: p = 1/2
+    rise = (1 + 0.5 * 31) / 32
+    assert lrs_after(optimizer, scheduler, 1) == pytest.approx([s * rise for s in split])
+    assert lrs_after(optimizer, scheduler, 3) == pytest.approx(split)  # t = 6, epoch 2: peak
+    # t = 57, the first step of the last epoch, 19: p = 1 − (19 − 2)/(2·9) = 1/18
+    last = (1 + 31 / 18) / 32
+    assert lrs_after(optimizer, scheduler, 51) == pytest.approx([s * last for s in split])
+    assert lrs_after(optimizer, scheduler, 2) == pytest.approx([s * last for s in split])
+
+
+def test_stlr_paper_in_fewer_epochs_than_one_over_cut_frac():
+    """3 epochs of 4 steps: ⌊3·0.1⌋ = 0 is taken as cut = 1, so epoch 0 is at 1/32, epoch 1
+    at the peak and epoch 2 at p = 1 − 1/9; one epoch stays at 1/32."""
+    optimizer, scheduler = strategies.build(
+        "stlr_discriminative_paper", mlp(), total_steps=12, steps_per_epoch=4
+    )
+    top = [g["lr"] for g in optimizer.param_groups][-1]
+    tops = [top] + [lrs_after(optimizer, scheduler, 1)[-1] for _ in range(11)]
+    by_epoch = [0.05 / 32, 0.05, 0.05 * (1 + 8 / 9 * 31) / 32]
+    assert tops == pytest.approx([lr for lr in by_epoch for _ in range(4)])
+    optimizer, scheduler = strategies.build(
+        "stlr_discriminative_paper", mlp(), total_steps=5, steps_per_epoch=5
+    )
+    assert lrs_after(optimizer, scheduler, 4)[-1] == pytest.approx(0.05 / 32)
+
+
+def test_stlr_paper_differs_from_stlr_discriminative_by_the_second_decay():
+    """In a one-epoch run both start at 1/ratio: the top group's LR is the same, each group
+    below is 2.6 times lower per layer above it; the correct one then rises within the epoch
+    while the paper code's waits for an epoch end that does not come."""
+    correct, correct_schedule = strategies.build("stlr_discriminative", mlp(), total_steps=50)
+    paper, paper_schedule = strategies.build("stlr_discriminative_paper", mlp(), total_steps=50)
+    ratios = [p["lr"] / c["lr"] for p, c in zip(paper.param_groups, correct.param_groups)]
+    assert ratios == pytest.approx([2.6**-2, 2.6**-1, 1.0])
+    assert lrs_after(correct, correct_schedule, 5)[-1] == pytest.approx(0.05)  # cut = 5: peak
+    assert lrs_after(paper, paper_schedule, 5)[-1] == pytest.approx(0.05 / 32)
 
 
 def test_llrd_and_sam_discriminative_groups():

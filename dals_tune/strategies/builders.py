@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from dals_tune.schedules import SlantedTriangular, WarmupLinearDecay
+from dals_tune.schedules import EpochStepped, Scaled, SlantedTriangular, WarmupLinearDecay
 from dals_tune.strategies.param_groups import (
     discriminative_groups,
     layerwise_groups,
@@ -296,6 +296,30 @@ def build_stlr_discriminative(model: nn.Module, c: dict[str, Any], context: Buil
     optimizer = sgd_optimizer(groups, c)
     schedule = SlantedTriangular(context.total_steps, c["cut_frac"], c["ratio"])
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+
+def build_stlr_discriminative_paper(
+    model: nn.Module, c: dict[str, Any], context: BuildContext
+) -> Built:
+    """The DALS paper code's STLR + discriminative, defect included, so that a study can set
+    it beside the correct ``stlr_discriminative``. The code divides each group's base LR by
+    2.6^(L−1−l) and then gives the scheduler a per-group lambda that divides by it again,
+    and it steps that scheduler once per epoch. With E = max(1, ⌊T/N⌋) epochs of N steps:
+
+        lr_l(t) = lr · 2.6^−2(L−1−l) · s_STLR,E(⌊t/N⌋)
+
+    The STLR runs over E epochs, so cut = ⌊E·cut_frac⌋ is 0 for fewer than 1/cut_frac
+    epochs; SlantedTriangular takes it as 1 (no division by zero): the first epoch is at
+    1/ratio, the second at the peak, and the fall, cut·(1/cut_frac − 1) epochs long, is
+    longer than such a run (one epoch: the whole run at 1/ratio)."""
+    groups = discriminative_groups(model, c["lr"], c["layer_divisor"], context.layer_mapping)
+    optimizer = sgd_optimizer(groups, c)
+    epochs = max(1, context.total_steps // context.steps_per_epoch)
+    per_epoch = EpochStepped(
+        SlantedTriangular(epochs, c["cut_frac"], c["ratio"]), context.steps_per_epoch
+    )
+    lambdas = [Scaled(per_epoch, c["layer_divisor"] ** -g["layers_above"]) for g in groups]
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
 
 
 def build_llrd_adamw(model: nn.Module, c: dict[str, Any], context: BuildContext) -> Built:

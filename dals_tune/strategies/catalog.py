@@ -1,5 +1,6 @@
-"""The 18 strategies of the DALS paper's table (DESIGN §4), then extras from the
-learning-rate-control literature. Each record names its builder and its defaults per regime;
+"""The 18 strategies of the DALS paper's table (DESIGN §4), the paper code's
+``stlr_discriminative`` with its defect reproduced, then extras from the learning-rate-control
+literature. Each record names its builder and its defaults per regime;
 importing this module registers them (``dals_tune.strategies`` imports it, and then
 :mod:`.catalog_practice`, the strategies practitioners compare against today).
 """
@@ -28,6 +29,7 @@ from dals_tune.strategies.builders import (
     build_sam_discriminative,
     build_sgdr,
     build_stlr_discriminative,
+    build_stlr_discriminative_paper,
     build_wsd,
     sgd_optimizer,
 )
@@ -52,6 +54,9 @@ from dals_tune.strategies.refined import (
     with_base_defaults,
 )
 from dals_tune.strategies.registry import REGIMES, Strategy, register
+
+# stlr_discriminative's, which the reproduction of the paper code's version shares.
+STLR_DISCRIMINATIVE_DEFAULTS = sgd_defaults(0.05, layer_divisor=2.6, cut_frac=0.1, ratio=32.0)
 
 register(
     # --- the 18 strategies of the DALS paper's table (DESIGN §4) ----------------------------
@@ -208,7 +213,7 @@ register(
         family="layer-wise",
         library="dals_tune",
         description="ULMFiT: discriminative split (/2.6 per layer) x slanted triangular LR",
-        defaults=sgd_defaults(0.05, layer_divisor=2.6, cut_frac=0.1, ratio=32.0),
+        defaults=STLR_DISCRIMINATIVE_DEFAULTS,
         builder=build_stlr_discriminative,
         paper=True,
     ),
@@ -254,6 +259,17 @@ register(
         defaults=dals_defaults(alpha0=0.7, restart_epochs=10, restart_mult=2.0),
         builder=build_dals,
         paper=True,
+    ),
+    # --- the DALS paper code's stlr_discriminative, its defect reproduced -------------------
+    Strategy(
+        id="stlr_discriminative_paper",
+        generation=5,
+        family="layer-wise",
+        library="dals_tune",
+        description="stlr_discriminative as the DALS paper's code runs it, a defect reproduced: "
+        "the /2.6 split applied twice, STLR stepped once per epoch",
+        defaults=STLR_DISCRIMINATIVE_DEFAULTS,
+        builder=build_stlr_discriminative_paper,
     ),
     # --- extras from the learning-rate-control literature ----------------------------------
     Strategy(
