@@ -3,7 +3,8 @@
 Every name a trial reports, a searcher reads and a report prints follows from the metric's
 short name ``m``: ``val_m`` (each epoch's validation value: what Optuna and the schedulers
 see, never the test split), ``test_m``, ``best_val_m`` (the best so far in the metric's
-direction), ``test_m_at_best_val``, and the target in ``m``'s units. Accuracy keeps its short
+direction), ``test_m_at_best_val``, and the target in ``m``'s units; with ``--folds`` each
+fold's own ``val_m_fold<k>`` and ``test_m_fold<k>`` beside them. Accuracy keeps its short
 name ``acc``, so an accuracy workload reports ``val_acc``, ``best_val_acc`` and
 ``test_acc_at_best_val`` as it always has; a regression minimising RMSE reports ``val_rmse``
 and ranks ascending.
@@ -72,6 +73,11 @@ class Objective:
     @property
     def test_at_best_key(self) -> str:
         return f"test_{self.metric}_at_best_val"
+
+    def fold_key(self, key: str, fold: int) -> str:
+        """Fold ``fold``'s own value of ``key`` beside the mean over folds (``--folds``):
+        ``val_acc_fold0``."""
+        return f"{key}_fold{fold}"
 
     @property
     def worst(self) -> float:

@@ -9,7 +9,13 @@ Honesty rules it keeps: selection metrics come from the validation split; the te
 reported beside them is the one at the best validation epoch (best in the metric's
 direction, :mod:`dals_tune.objective`); a non-finite loss ends the trial as ``diverged``
 instead of crashing it; a resumed trial continues with the identical
-next epoch (model, optimizer, scheduler, RNG and data order all restored).
+next epoch (model, optimizer, scheduler, RNG and data order all restored, from the
+checkpoint of :mod:`dals_tune.trial_checkpoint`).
+
+With ``folds`` K (``--folds``) a trial trains K models in lockstep, one :class:`Learner` per
+fold, epoch e of each before any reports, and reports the mean over folds
+(:mod:`dals_tune.fold_means`); the gradient norms, LRs and optimizer metrics it reports are
+the first fold's, the time the sum over folds.
 """
 
 from __future__ import annotations
@@ -27,18 +33,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from dals_tune import strategies
+from dals_tune import strategies, trial_checkpoint
+from dals_tune.fold_means import fold_mean
 from dals_tune.grad_norm_series import STEP_GRAD_NORMS
 from dals_tune.gradient_buffer import GradientBuffer
 from dals_tune.objective import Objective
 from dals_tune.trial import TrialSpec
-from dals_tune.workloads import build_workload
+from dals_tune.trial_checkpoint import CHECKPOINT_FILE as CHECKPOINT_FILE
+from dals_tune.workloads import Workload, build_workload
 
-CHECKPOINT_FILE = "trial_state.pt"
-CHECKPOINT_KEYS = (
-    "epochs_done", "best", "model", "optimizer", "scheduler", "rng", "epochs", "grad_norms_l1",
-    "grad_norms_l2",
-)  # fmt: skip
 # Reading the loss on the host makes a GPU wait, so only DALS (which feeds it to its phase
 # detector) reads it every step; divergence is checked every few steps and at epoch end.
 # A NaN stays NaN, so the few steps taken after one change nothing but the wasted time.
@@ -69,7 +72,8 @@ def train(
 ) -> TrialRecord:
     """Run one trial: a :class:`TrialSpec`, or the flat config it reads (its keys, and the
     strategy's hyperparameters beside them). ``resume_from`` is a checkpoint folder an earlier
-    call reported."""
+    call reported. With ``folds`` K, one model per fold in lockstep, each epoch's values the
+    mean over folds (:mod:`dals_tune.fold_means`)."""
     spec = config if isinstance(config, TrialSpec) else TrialSpec.from_config(config)
     if spec.strategy is None:
         raise ValueError("the trial config needs a 'strategy' key")
@@ -79,46 +83,38 @@ def train(
     hyperparameters = strategies.supply_inputs(strategy, spec.hyperparameters, spec.source_run_file)
     strategies.check_hyperparameters(strategy.id, hyperparameters)
     seed_everything(spec.seed)
-    workload = build_workload(spec)
-    model = workload.model
-
-    def build_with(values: Mapping[str, Any]) -> tuple[Any, Any]:
-        return strategies.build(
-            strategy.id,
-            model,
-            total_steps=epochs * workload.steps_per_epoch,
-            regime=workload.regime,
-            steps_per_epoch=workload.steps_per_epoch,
-            layer_mapping=workload.layer_mapping,
-            **values,
-        )
-
-    optimizer, scheduler = build_with(hyperparameters)
-    autocast = _autocast(spec.precision, next(model.parameters()).device)
-    record = TrialRecord(status="running", workload=workload.describe())
-    objective = workload.objective
+    learners = [
+        Learner.of(workload, strategy, epochs, hyperparameters)
+        for workload in (build_workload(spec, fold) for fold in range(spec.folds or 1))
+    ]
+    first = learners[0]  # its gradient norms, LRs and optimizer metrics stand for the trial's
+    autocast = _autocast(spec.precision, next(first.model.parameters()).device)
+    record = TrialRecord(status="running", workload=first.workload.describe())
+    objective = first.workload.objective
     start_epoch = 0
     best = {objective.best_key: objective.worst, objective.test_at_best_key: float("nan")}
     if resume_from is not None:
-        start_epoch, best, saved = _restore(Path(resume_from), model, optimizer, scheduler, record)
+        start_epoch, best, saved = trial_checkpoint.restore(Path(resume_from), learners, record)
         if saved is not None and saved != hyperparameters:  # PBT: the config's values win
-            before, configured = build_with(saved), build_with(hyperparameters)
-            apply_new_hyperparameters(optimizer, scheduler, before, configured)
+            for learner in learners:
+                learner.take_hyperparameters(saved, hyperparameters)
 
     for epoch in range(start_epoch, epochs):
-        run = _train_epoch(workload, model, strategy, optimizer, scheduler, autocast, epoch)
-        l1, l2 = _on_host(run.grad_norms_l1), _on_host(run.grad_norms_l2)
+        runs = _train_epochs(learners, strategy, autocast, epoch)
+        l1, l2 = _on_host(runs[0].grad_norms_l1), _on_host(runs[0].grad_norms_l2)
         record.grad_norms_l1.extend(l1.tolist())
         record.grad_norms_l2.extend(l2.tolist())
-        if run.diverged or not _parameters_finite(model):
-            metrics = _diverged_metrics(objective, epoch, best, run.seconds)
+        seconds = sum(run.seconds for run in runs)
+        if len(runs) < len(learners) or runs[-1].diverged or not _all_parameters_finite(learners):
+            metrics = _diverged_metrics(objective, epoch, best, seconds)
             record.epochs.append(metrics)
             record.status = "diverged"
             if report is not None:
                 with tempfile.TemporaryDirectory() as folder:
                     report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
             return record
-        evaluation = _evaluate(workload, model, autocast)
+        evaluations = [_evaluate(learner.workload, learner.model, autocast) for learner in learners]
+        evaluation = fold_mean(evaluations, objective)
         if objective.better(evaluation[objective.val_key], best[objective.best_key]):
             best = {
                 objective.best_key: evaluation[objective.val_key],
@@ -127,23 +123,81 @@ def train(
         metrics = {
             "epoch": epoch + 1,
             "status": "running" if epoch + 1 < epochs else "completed",
-            "train_loss": float(torch.stack(run.losses).mean()),
+            "train_loss": float(np.mean([float(torch.stack(run.losses).mean()) for run in runs])),
             **evaluation,
             **best,
-            **_throughput(run),
+            **_throughput(runs),
             **_gradient_norm_summary(l1, l2),
-            **optimizer_metrics(optimizer),
+            **optimizer_metrics(first.optimizer),
         }
         record.epochs.append(metrics)
         if report is not None:
             with tempfile.TemporaryDirectory() as folder:
-                _save(
-                    Path(folder), epoch + 1, best, model, optimizer, scheduler, record,
-                    hyperparameters,
-                )  # fmt: skip
+                trial_checkpoint.save(
+                    Path(folder), epoch + 1, best, learners, record, hyperparameters
+                )
                 report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
     record.status = "completed"
     return record
+
+
+@dataclass
+class Learner:
+    """One model in training with its workload, optimizer and scheduler: a trial trains
+    one, or one per fold with ``--folds`` (each on its fold's workload). ``build`` makes
+    the (optimizer, scheduler) pair of given hyperparameters for this model."""
+
+    workload: Workload
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    build: Callable[[Mapping[str, Any]], tuple[Any, Any]] = field(repr=False)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.workload.model
+
+    @classmethod
+    def of(
+        cls,
+        workload: Workload,
+        strategy: strategies.Strategy,
+        epochs: int,
+        hyperparameters: Mapping[str, Any],
+    ) -> Learner:
+        def build(values: Mapping[str, Any]) -> tuple[Any, Any]:
+            return strategies.build(
+                strategy.id,
+                workload.model,
+                total_steps=epochs * workload.steps_per_epoch,
+                regime=workload.regime,
+                steps_per_epoch=workload.steps_per_epoch,
+                layer_mapping=workload.layer_mapping,
+                **values,
+            )
+
+        return cls(workload, *build(hyperparameters), build=build)
+
+    def take_hyperparameters(self, saved: Mapping[str, Any], configured: Mapping[str, Any]) -> None:
+        """Restored with ``saved``'s state, go on with ``configured``'s hyperparameters."""
+        apply_new_hyperparameters(
+            self.optimizer, self.scheduler, self.build(saved), self.build(configured)
+        )
+
+
+def _train_epochs(
+    learners: list[Learner],
+    strategy: strategies.Strategy,
+    autocast: contextlib.AbstractContextManager,
+    epoch: int,
+) -> list[EpochRun]:
+    """Epoch ``epoch`` of each learner in turn, stopping at the first that diverges (the
+    runs are then fewer than the learners, or the last one diverged)."""
+    runs = []
+    for learner in learners:
+        runs.append(_train_epoch(learner, strategy, autocast, epoch))
+        if runs[-1].diverged:
+            break
+    return runs
 
 
 @dataclass
@@ -159,15 +213,14 @@ class EpochRun:
 
 
 def _train_epoch(
-    workload: Any,
-    model: nn.Module,
+    learner: Learner,
     strategy: strategies.Strategy,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
     autocast: contextlib.AbstractContextManager,
     epoch: int,
 ) -> EpochRun:
     """One pass over the epoch's batches, stopping early once the loss is not finite."""
+    workload, model = learner.workload, learner.model
+    optimizer, scheduler = learner.optimizer, learner.scheduler
     model.train()
     _set_optimizer_mode(strategy, optimizer, training=True)
     loss_fn = workload.loss
@@ -278,9 +331,11 @@ def _evaluate(
     return metrics
 
 
-def _throughput(run: EpochRun) -> dict[str, float]:
-    per_second = run.samples / run.seconds if run.seconds > 0 else 0.0
-    return {"epoch_seconds": run.seconds, "samples_per_second": per_second}
+def _throughput(runs: list[EpochRun]) -> dict[str, float]:
+    """The epoch's time over every fold's pass, and the examples trained per second in it."""
+    seconds, samples = sum(run.seconds for run in runs), sum(run.samples for run in runs)
+    per_second = samples / seconds if seconds > 0 else 0.0
+    return {"epoch_seconds": seconds, "samples_per_second": per_second}
 
 
 def _gradient_norm_summary(l1_values: torch.Tensor, l2_values: torch.Tensor) -> dict[str, float]:
@@ -321,8 +376,8 @@ def _all_finite(losses: list[torch.Tensor]) -> bool:
     return bool(torch.isfinite(torch.stack(losses)).all()) if losses else True
 
 
-def _parameters_finite(model: nn.Module) -> bool:
-    return all(torch.isfinite(p).all() for p in model.parameters())
+def _all_parameters_finite(learners: list[Learner]) -> bool:
+    return all(torch.isfinite(p).all() for learner in learners for p in learner.model.parameters())
 
 
 def _set_optimizer_mode(strategy: strategies.Strategy, optimizer: Any, training: bool) -> None:
@@ -339,80 +394,3 @@ def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContex
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-def _save(
-    folder: Path,
-    epochs_done: int,
-    best: dict[str, float],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    record: TrialRecord,
-    hyperparameters: Mapping[str, Any],
-) -> None:
-    torch.save(
-        {
-            "epochs_done": epochs_done,
-            "hyperparameters": dict(hyperparameters),
-            "best": best,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "rng": {
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            },
-            "epochs": record.epochs,
-            "grad_norms_l1": record.grad_norms_l1,
-            "grad_norms_l2": record.grad_norms_l2,
-        },
-        folder / CHECKPOINT_FILE,
-    )
-
-
-def _restore(
-    folder: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    record: TrialRecord,
-) -> tuple[int, dict[str, float], dict[str, Any] | None]:
-    """Load a checkpoint ``_save`` wrote, or refuse it in one line.
-
-    A damaged checkpoint is an error, not a fresh start: a trial that silently began again
-    would report a budget it did not spend (and, under PBT, lose the weights it was given).
-    Under Ray Tune the trial ends as errored with this message, and the study goes on."""
-    path = folder / CHECKPOINT_FILE
-    if not path.is_file():
-        raise ValueError(f"no trial checkpoint at {path}; resume from a folder train() reported")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        missing = [key for key in CHECKPOINT_KEYS if key not in state]
-        if missing:
-            raise KeyError(f"it lacks {', '.join(missing)}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        rng = state["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        restored = int(state["epochs_done"]), dict(state["best"]), state.get("hyperparameters")
-    except Exception as error:  # truncated, foreign, or from another model: say so in one line
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        reason = reason.split(". ")[0].strip("'\"")[:160]
-        raise ValueError(
-            f"cannot resume from {path}: damaged, or not written by train() for this workload "
-            f"and strategy ({reason}); resume from another checkpoint, or from none to start "
-            "the trial afresh"
-        ) from error
-    record.epochs.extend(state["epochs"])
-    record.grad_norms_l1.extend(state["grad_norms_l1"])
-    record.grad_norms_l2.extend(state["grad_norms_l2"])
-    return restored

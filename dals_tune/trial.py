@@ -63,6 +63,19 @@ def non_negative(value: Any, name: str) -> int:
     return whole_number(value, name, minimum=0)
 
 
+def fold_count(value: Any, name: str) -> int:
+    """K of k-fold selection: two folds at least (one "fold" would be no validation data at
+    all); the single validation split is asked for by leaving the setting out."""
+    wanted = "an integer >= 2 (leave it out for one validation split)"
+    try:
+        count = whole_number(value, name)
+    except SettingError:
+        raise SettingError(name, wanted, value) from None
+    if count < 2:
+        raise SettingError(name, wanted, count)
+    return count
+
+
 def text(value: Any, name: str) -> str:
     """A name or a path; one typed as a number (``--set data_dir=2024``) is its text."""
     if isinstance(value, os.PathLike):
@@ -130,6 +143,12 @@ class WorkloadSpec:
         None,
         optional(positive),
         "text workloads: tokens kept per example (default: the task's, e.g. imdb 256)",
+    )
+    folds: int | None = setting(
+        None,
+        optional(fold_count),
+        "k-fold selection: the objective is the mean over K stratified folds of the training "
+        "data (synthetic, csv: and your own tensor workloads; default: one validation split)",
     )
 
     def __post_init__(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dataset_fixtures as fixtures
 import pytest
+import user_modules
 from trial_probe import NextStep, NextStepProbe, differences
 from unprivileged import give_to_unprivileged_user, ran_as, run_unprivileged
 
@@ -152,9 +153,10 @@ def test_wrong_types_and_ranges_on_the_command_line(tmp_path, capsys, argv, mess
         ({"strategy": "adamw", "epochs": 2.5}, "epochs must be a positive integer, got 2.5"),
         ({"strategy": "adamw", "seed": -1}, "seed must be a non-negative integer, got -1"),
         ({"strategy": "adamw", "subset": "many"}, "subset must be a positive integer"),
+        ({"strategy": "adamw", "folds": 1}, "folds must be an integer >= 2 (leave it out for"),
     ],
     ids=["lr-negative", "lr-text", "lr-none", "lr-nan", "epochs-text", "epochs-fraction",
-         "seed-negative", "subset-text"],
+         "seed-negative", "subset-text", "folds-one"],
 )  # fmt: skip
 def test_wrong_types_and_ranges_in_a_trial_config(config, message):
     with pytest.raises(ValueError) as caught:
@@ -306,6 +308,57 @@ def test_a_csv_that_is_not_there_is_one_line(tmp_path, capsys):
     argv = ["train", "--workload", "csv:missing.csv", "--strategy", "adamw", "--epochs", "1"]
     assert_refused(*run_cli(argv, capsys), "csv: no file at missing.csv")
     assert snapshot(tmp_path) == []
+
+
+# ----- k-fold selection ----------------------------------------------------------------------
+
+SEARCH = ["search", "--out", "runs", "--strategies", "adamw"]
+FOLDS_CASES = {
+    "one-fold": (
+        [*TRAIN, "adamw", "--folds", "1"],
+        "argument --folds: expected an integer >= 2 (leave it out for one validation split), got 1",
+    ),
+    "zero-folds": ([*SEARCH, "--folds", "0"], "argument --folds: expected an integer >= 2"),
+    "folds-text": (
+        [*SEARCH, "--folds", "five"],
+        "(leave it out for one validation split), got 'five'",
+    ),
+    "cifar10": (
+        [*SEARCH, "--workload", "cifar10", "--data-dir", "nowhere", "--folds", "3"],
+        "--folds is for workloads held as tensors (synthetic, synthetic_gauss10, csv: with "
+        "numeric features, and your own workload with (inputs, targets) tensor splits); "
+        "cifar10 keeps one validation split, so leave --folds out",
+    ),
+    "lm": (
+        ["train", "--workload", "lm:missing.txt", "--strategy", "adamw", "--folds", "3"],
+        "lm:missing.txt keeps one validation split",
+    ),
+    "text-csv": (
+        [*SEARCH, "--workload", "csv:reviews.csv", "--label-column", "sentiment", "--folds", "3"],
+        "reviews.csv (a text table) keeps one validation split",
+    ),
+    "dataset-splits": (
+        [*SEARCH, "--workload", "blobs_task:build", "--folds", "3"],
+        "blobs (its splits are Datasets) keeps one validation split",
+    ),
+    "more-folds-than-a-class": (
+        [*SEARCH, "--workload", "csv:table.csv", "--folds", "50"],
+        "--folds 50 needs at least 50 examples of every class in the training data, so that "
+        "each fold validates on every class; class 2 has",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FOLDS_CASES))
+def test_folds_that_cannot_work_are_one_line(tmp_path, capsys, case):
+    """Refused before the data are read where the workload id says so (no CIFAR-10 copy,
+    no text file, no text model needed to hear it), and before anything is written."""
+    fixtures.write_text_csv(tmp_path / "reviews.csv")
+    fixtures.write_numeric_csv(tmp_path / "table.csv")
+    user_modules.write_module(tmp_path, "blobs_task", user_modules.CLASSIFIER)
+    argv, message = FOLDS_CASES[case]
+    assert_refused(*run_cli(argv, capsys), message)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_a_damaged_cache_entry_is_rebuilt_from_the_dataset(tmp_path):

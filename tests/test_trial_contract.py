@@ -25,6 +25,7 @@ GIVEN = {
     "label_column": "y",
     "text_column": "t",
     "max_length": 7,
+    "folds": 3,
 }
 
 
@@ -67,7 +68,7 @@ class Built(Exception):
 
 
 def capture_workload(monkeypatch, module) -> None:
-    def build(spec):
+    def build(spec, fold=0):
         raise Built(spec)
 
     monkeypatch.setattr(module, "build_workload", build)

@@ -57,6 +57,7 @@ def study_params(checked: CheckedStudy) -> dict[str, Any]:
         "space_file": settings.space_file or "",
         "subset": settings.subset or "",
         "eval_subset": settings.eval_subset or "",
+        "folds": settings.folds or "",
         "train_size": facts.get("train_size", ""),
         "val_size": facts.get("val_size", ""),
         "test_size": facts.get("test_size", ""),

@@ -110,6 +110,8 @@ def run_search(
         settings = state.settings
         echo(f"resuming study {state.study_id} (phase: {state.phase})")
     checked = check(settings)
+    for warning in checked.warnings:
+        echo(warning)
     cluster = ray_tune.connect(
         settings.address, verbose=verbose, py_modules=shipped_files(settings.workload)
     )
@@ -133,7 +135,8 @@ def run_search(
         echo(
             f"study {state.study_id}: {settings.workload} ({checked.regime}), "
             f"{len(checked.strategy_ids)} strategies × {settings.samples} trials × "
-            f"{settings.max_epochs} epochs, {settings.seeds} seed re-runs each; "
+            f"{settings.max_epochs} epochs{_folds_note(settings)}, {settings.seeds} seed "
+            "re-runs each; "
             f"Ray: {cluster.address}, {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs"
         )
         runner = _StudyRunner(checked, state, tracker, out, echo, verbose, cluster.cpus)
@@ -149,6 +152,11 @@ def run_search(
         return result
     finally:
         ray_tune.disconnect()
+
+
+def _folds_note(settings: SearchSettings) -> str:
+    """`` of 5 folds`` with ``--folds 5``: each trial's epochs are epochs of every fold."""
+    return "" if settings.folds is None else f" of {settings.folds} folds"
 
 
 def _new_study_id(checked: CheckedStudy) -> str:

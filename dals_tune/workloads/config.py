@@ -38,13 +38,18 @@ class WorkloadConfig:
     device: torch.device
     batch_size: int | None
     max_length: int | None
+    folds: int | None = None  # K of k-fold selection (None: one validation split)
+    fold: int = 0  # which fold this workload validates on, 0 … K − 1
 
     def regime_or(self, default: str) -> str:
         return self.regime if self.regime is not None else default
 
 
-def read_config(config: WorkloadSpec | Mapping[str, Any]) -> WorkloadConfig:
+def read_config(config: WorkloadSpec | Mapping[str, Any], fold: int = 0) -> WorkloadConfig:
+    """The settings of ``config``'s workload; with ``--folds``, of its fold ``fold``."""
     spec = as_workload_spec(config)
+    if spec.folds is not None and not 0 <= fold < spec.folds:
+        raise ValueError(f"fold must be 0 … {spec.folds - 1} with folds={spec.folds}, got {fold}")
     return WorkloadConfig(
         workload=spec.workload,
         regime=spec.regime,
@@ -58,6 +63,8 @@ def read_config(config: WorkloadSpec | Mapping[str, Any]) -> WorkloadConfig:
         device=resolve_device(spec.device),
         batch_size=spec.batch_size,
         max_length=spec.max_length,
+        folds=spec.folds,
+        fold=fold if spec.folds is not None else 0,
     )
 
 

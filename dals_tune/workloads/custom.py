@@ -7,7 +7,8 @@ checked at once (a wrong loss name, targets that do not fit it, an empty split),
 :meth:`WorkloadDefinition.realise` makes the :class:`~dals_tune.workloads.base.Workload`
 the trainer runs: the trial's seed and device, ``--subset`` and ``--eval-subset`` drawn
 from the user's splits (seeded, stratified for class targets), ``--batch-size`` over the
-user's default.
+user's default. With ``--folds K`` the user's train and val tensor splits are pooled and
+dealt into K folds (:mod:`dals_tune.workloads.folds`); test stays as it is.
 
 Tensor pairs take the whole-tensor path (on the device, index slicing); any map-style
 ``Dataset`` goes through a ``DataLoader`` (:mod:`dals_tune.workloads.dataset_split`).
@@ -37,6 +38,7 @@ from dals_tune.workloads.criteria import (
     loss_function,
 )
 from dals_tune.workloads.dataset_split import DatasetSplit
+from dals_tune.workloads.folds import fold_details, fold_split, joined, no_folds
 from dals_tune.workloads.seeding import EVAL_SUBSET_STREAM, SUBSET_STREAM, seeded_rng
 from dals_tune.workloads.splits import stratified_sample
 
@@ -63,9 +65,11 @@ class WorkloadDefinition:
     layer_mapping: LayerMapping | None = field(repr=False)
 
     def realise(self, config: WorkloadConfig) -> Workload:
-        """The workload for one trial: its seed, device, subsets and batch size."""
-        train = _limited(self.splits["train"], config.subset, config.seed, (SUBSET_STREAM,))
-        val = _limited(self.splits["val"], config.eval_subset, config.seed, (EVAL_SUBSET_STREAM, 0))
+        """The workload for one trial: its seed, device, folds, subsets and batch size."""
+        train, val, fold_facts = self._training_splits(config)
+        full_train_size = len(train)
+        train = _limited(train, config.subset, config.seed, (SUBSET_STREAM,))
+        val = _limited(val, config.eval_subset, config.seed, (EVAL_SUBSET_STREAM, 0))
         test = _limited(
             self.splits["test"], config.eval_subset, config.seed, (EVAL_SUBSET_STREAM, 1)
         )
@@ -89,14 +93,27 @@ class WorkloadDefinition:
             details={
                 "dataset": self.name,
                 "source": "user workload",
-                "full_train_size": len(self.splits["train"]),
+                "full_train_size": full_train_size,
                 "subset": config.subset,
                 "eval_subset": config.eval_subset,
+                **fold_facts,
             },
         )
         # What the study's model tag and the run records say: the user's class, by name.
         workload.details["model"] = type(workload.model).__name__
         return workload
+
+    def _training_splits(self, config: WorkloadConfig) -> tuple[DataSplit, DataSplit, dict]:
+        """The user's train and val splits; with ``--folds`` K, fold k's parts of the two
+        pooled (:mod:`dals_tune.workloads.folds`), and what the workload records of them."""
+        train, val = self.splits["train"], self.splits["val"]
+        if config.folds is None:
+            return train, val, {}
+        if not (isinstance(train, Split) and isinstance(val, Split)):
+            raise no_folds(f"{self.name} (its splits are Datasets)")
+        pool = joined(train, val)
+        fold_train, fold_val = fold_split(pool, config.folds, config.fold, config.seed)
+        return fold_train, fold_val, fold_details(config.folds, config.fold, len(pool))
 
 
 def workload(

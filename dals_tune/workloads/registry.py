@@ -13,6 +13,7 @@ from typing import Any
 
 from dals_tune.workloads.base import Workload
 from dals_tune.workloads.config import WorkloadConfig, read_config
+from dals_tune.workloads.folds import FOLDS_DETAIL, no_folds
 
 Builder = Callable[[WorkloadConfig], Workload]
 
@@ -28,20 +29,42 @@ WORKLOADS: dict[str, tuple[str, str]] = {
 }
 CSV_PREFIX = "csv:"
 LM_PREFIX = "lm:"
+# The built-in workloads whose builders carve k folds (--folds); the others keep one split.
+FOLD_WORKLOADS = ("synthetic", "synthetic_gauss10")
 
 
 def workload_ids() -> list[str]:
     return [*WORKLOADS, f"{CSV_PREFIX}PATH", f"{LM_PREFIX}PATH", "module:function"]
 
 
-def build_workload(config: Mapping[str, Any]) -> Workload:
+def build_workload(config: Mapping[str, Any], fold: int = 0) -> Workload:
     """Build the workload a trial config names (``workload``, ``regime``, ``seed``,
     ``data_dir``, ``subset``, ``eval_subset``, ``model``, ``label_column``, ``text_column``,
-    ``device``, ``batch_size``, ``max_length``; other keys are ignored). ``workload`` is a
-    built-in id, ``csv:PATH``, or a user's ``module:function``
-    (:mod:`dals_tune.workloads.user_module`)."""
-    settings = read_config(config)
-    return builder_for(settings.workload)(settings)
+    ``device``, ``batch_size``, ``max_length``, ``folds``; other keys are ignored).
+    ``workload`` is a built-in id, ``csv:PATH``, or a user's ``module:function``
+    (:mod:`dals_tune.workloads.user_module`). With ``folds`` K, the workload of fold
+    ``fold``: trained on the other K − 1 folds, validated on that one.
+
+    ``--folds`` for a workload that keeps one validation split is refused: before it is
+    built when its id says so, else once its builder has not carved the folds (a text CSV, a
+    user's ``Dataset`` splits)."""
+    settings = read_config(config, fold)
+    if settings.folds is not None and not takes_folds(settings.workload):
+        raise no_folds(settings.workload)
+    workload = builder_for(settings.workload)(settings)
+    if settings.folds is not None and workload.details.get(FOLDS_DETAIL) != settings.folds:
+        raise no_folds(settings.workload)
+    return workload
+
+
+def takes_folds(workload: str) -> bool:
+    """Whether ``--folds`` may be asked of a workload id: the tensor workloads, ``csv:``
+    and a user's (whose builders may still refuse: a text CSV, ``Dataset`` splits)."""
+    from dals_tune.workloads.user_module import is_user_workload
+
+    return (
+        workload in FOLD_WORKLOADS or workload.startswith(CSV_PREFIX) or is_user_workload(workload)
+    )
 
 
 def builder_for(workload: str) -> Builder:

@@ -1,7 +1,7 @@
 """Independent random streams drawn from one seed.
 
 Every random choice a workload makes (generating synthetic data, holding out validation,
-drawing a subset, ordering an epoch, augmenting) draws from its own stream
+drawing a subset, ordering an epoch, augmenting, dealing k folds) draws from its own stream
 ``numpy.random.SeedSequence([seed, stream, ...])``. Streams are independent, so changing the
 subset size does not change the validation split, and the order of an epoch depends on
 nothing but ``(seed, epoch)``.
@@ -19,6 +19,7 @@ EVAL_SUBSET_STREAM = 3
 ORDER_STREAM = 4
 AUGMENT_STREAM = 5
 TEST_STREAM = 6
+FOLD_STREAM = 7
 
 
 def seeded_rng(seed: int, *stream: int) -> np.random.Generator:

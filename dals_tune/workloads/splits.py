@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dals_tune.workloads.base import Split
+from dals_tune.workloads.folds import fold_details, fold_split
 from dals_tune.workloads.seeding import (
     EVAL_SUBSET_STREAM,
     SUBSET_STREAM,
@@ -67,17 +68,29 @@ def carve_splits(
     seed: int,
     subset: int | None = None,
     eval_subset: int | None = None,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> CarvedSplits:
     """Hold a stratified 10 % validation split out of the training data (the official test
     split stays for testing only), then draw the stratified ``subset`` of the remaining
-    training data and the stratified ``eval_subset`` of validation and test."""
+    training data and the stratified ``eval_subset`` of validation and test.
+
+    With ``folds`` K, the validation split is fold ``fold`` of the training data dealt into
+    K folds (:mod:`dals_tune.workloads.folds`) and the rest is the training data; ``subset``
+    and ``eval_subset`` are drawn from them as without folds."""
     for name, value in (("subset", subset), ("eval_subset", eval_subset)):
         if value is not None and value <= 0:
             raise ValueError(f"{name} must be a positive number of examples, got {value}")
-    kept, held_out = stratified_holdout(
-        train.labels.numpy(), VALIDATION_FRACTION, seeded_rng(seed, VALIDATION_STREAM)
-    )
-    remaining, val = train.take(kept), train.take(held_out)
+    if folds is None:
+        kept, held_out = stratified_holdout(
+            train.labels.numpy(), VALIDATION_FRACTION, seeded_rng(seed, VALIDATION_STREAM)
+        )
+        remaining, val = train.take(kept), train.take(held_out)
+        fraction, fold_facts = VALIDATION_FRACTION, {}
+    else:
+        remaining, val = fold_split(train, folds, fold, seed)
+        fraction, fold_facts = 1 / folds, fold_details(folds, fold, len(train))
+    full_train_size = len(remaining)
     if subset is not None:
         remaining = remaining.take(
             stratified_sample(remaining.labels.numpy(), subset, seeded_rng(seed, SUBSET_STREAM))
@@ -98,13 +111,14 @@ def carve_splits(
         counts = ", ".join(f"{name} {size}" for name, size in sizes.items())
         raise ValueError(
             f"too few examples to split ({counts}); every split needs at least one, and the "
-            f"validation split is {VALIDATION_FRACTION:.0%} of the training data"
+            f"validation split is {fraction:.0%} of the training data"
         )
     details = {
-        "full_train_size": len(kept),
+        "full_train_size": full_train_size,
         "subset": subset,
         "eval_subset": eval_subset,
-        "validation_fraction": VALIDATION_FRACTION,
+        "validation_fraction": fraction,
+        **fold_facts,
     }
     return CarvedSplits(train=remaining, val=val, test=test, details=details)
 

@@ -102,7 +102,9 @@ def _build(
         raise ValueError(
             f"{workload_id} has no pretrained model to fine-tune; use regime 'scratch'"
         )
-    carved = carve_splits(*data, config.seed, config.subset, config.eval_subset)
+    carved = carve_splits(
+        *data, config.seed, config.subset, config.eval_subset, config.folds, config.fold
+    )
     return Workload(
         id=workload_id,
         regime="scratch",

@@ -3,10 +3,12 @@
 - Labels come from ``label_column`` (default ``label``); their distinct values, sorted, are
   the class ids (so ``"cat"``/``"dog"`` and ``3``/``7`` both become 0/1).
 - A user's CSV has no official test split, so a stratified 20 % test split is held out
-  first (seeded), then the usual 10 % validation split from the rest.
+  first (seeded), then the usual 10 % validation split from the rest (or, with ``--folds
+  K``, the rest is dealt into K folds; numeric tables only).
 - Numeric features: every column but the label must be numeric. Missing values are filled
   with the training mean, and features are standardized with the training split's mean and
-  standard deviation, so no statistic leaks from validation or test. Model: MLP
+  standard deviation, so no statistic leaks from validation or test (with folds, each
+  fold's training part gives its own). Model: MLP
   features → 256 → 256 → 256 → classes, trained from scratch.
 - Text: with ``text_column`` set, or when the only feature column holds strings, the text
   goes through the text workloads' path (tokenizer, Hugging Face encoder, max length 128,
@@ -26,6 +28,7 @@ import torch
 from dals_tune.objective import Objective
 from dals_tune.workloads.base import DatasetNotFoundError, DatasetUnreadableError, Split, Workload
 from dals_tune.workloads.config import WorkloadConfig
+from dals_tune.workloads.folds import no_folds
 from dals_tune.workloads.hub import load_tokenizer, resolve_model
 from dals_tune.workloads.models import mlp
 from dals_tune.workloads.splits import carve_splits, holdout_test
@@ -83,6 +86,8 @@ def build_csv(config: WorkloadConfig) -> Workload:
         "source": str(path.resolve()),
     }
     if text_column is not None:
+        if config.folds is not None:  # before a text model is loaded for nothing
+            raise no_folds(f"{config.workload} (a text table)")
         return _text_csv(config, features[text_column], labels, **common)
     return _numeric_csv(config, features, labels, path, **common)
 
@@ -121,7 +126,9 @@ def _numeric_csv(
         raise ValueError(f"csv: {path.name} has no feature columns besides the label")
     whole = Split(torch.from_numpy(features.to_numpy(dtype=np.float32, copy=True)), labels)
     train, test = holdout_test(whole, TEST_FRACTION, config.seed)
-    carved = carve_splits(train, test, config.seed, config.subset, config.eval_subset)
+    carved = carve_splits(
+        train, test, config.seed, config.subset, config.eval_subset, config.folds, config.fold
+    )
     mean, std = _statistics(carved.train.inputs)
     sizes = [features.shape[1], *HIDDEN_SIZES, len(class_names)]
 
