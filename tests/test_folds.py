@@ -4,6 +4,7 @@ warning about a small validation split, and a study end to end on a tiny CSV."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 import shutil
@@ -227,31 +228,43 @@ def test_the_warning_suggests_what_the_workload_can_do():
 
 
 @pytest.mark.slow
-def test_a_study_on_three_folds_of_a_tiny_csv_selects_on_the_fold_mean(tmp_path, capsys):
+def test_a_study_on_five_folds_of_a_tiny_csv_selects_on_the_fold_mean_and_reports_ties(
+    tmp_path, capsys
+):
+    # Adam and AdamW at their defaults (AdamW's decay is lr·0.01 a step) on the same seeds'
+    # folds: the re-runs cannot separate them, so the first place is a tie of the two.
     table = fixtures.write_numeric_csv(tmp_path / "tiny.csv", rows=90)
     out = tmp_path / "runs"
     code = main(
         [
-            "search", "--workload", f"csv:{table}", "--folds", "3",
-            "--strategies", "fixed_sgd,adamw", "--samples", "2", "--max-epochs", "2",
+            "search", "--workload", f"csv:{table}", "--folds", "5",
+            "--strategies", "adam,adamw", "--samples", "1", "--max-epochs", "2",
             "--seeds", "2", "--out", str(out),
         ]
     )  # fmt: skip
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "2 epochs of 3 folds" in printed and "warning: the validation" not in printed
+    assert "2 epochs of 5 folds" in printed and "warning: the validation" not in printed
+    assert "tie for first place: " in printed
     tracker = tracking.open_store(out)
     (study,) = tracker.all_studies()
-    assert study["status"] == "FINISHED" and study["params"]["folds"] == "3"
+    assert study["status"] == "FINISHED" and study["params"]["folds"] == "5"
+    winner, tied = study["tags"]["dals.winner"], study["tags"]["dals.tied_with"]
+    assert {winner, tied} == {"adam", "adamw"}
     runs = tracker.trials_of(study["run_id"])
-    assert len(runs) == 8  # 2 trials and 2 seed re-runs per strategy
+    assert len(runs) == 6  # the default trial and 2 seed re-runs per strategy
     for run in runs:
         metrics = run["metrics"]
-        folds = [metrics[f"val_acc_fold{k}"] for k in range(3)]
-        assert metrics["val_acc"] == pytest.approx(sum(folds) / 3)
-        history = tracker.metric_history(run["run_id"], "val_acc_fold2")
+        folds = [metrics[f"val_acc_fold{k}"] for k in range(5)]
+        assert metrics["val_acc"] == pytest.approx(sum(folds) / 5)
+        history = tracker.metric_history(run["run_id"], "val_acc_fold4")
         assert [step for step, _ in history] == list(range(1, len(history) + 1))
         assert all(math.isfinite(value) for _, value in history)
     reruns = [run for run in runs if run["tags"]["kind"] == "rerun"]
     assert {run["tags"]["seed"] for run in reruns} == {"1", "2"}
     assert all(len(tracker.metric_history(run["run_id"], "val_acc")) == 2 for run in reruns)
+    (folder,) = (out / "studies").iterdir()
+    with (folder / "leaderboard.csv").open() as file:
+        board = {row["strategy"]: row for row in csv.DictReader(file)}
+    assert (board["adam"]["rank"], board["adamw"]["rank"]) == ("1", "1")
+    assert (board["adam"]["tied_with"], board["adamw"]["tied_with"]) == ("adamw", "adam")

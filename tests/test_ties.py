@@ -131,3 +131,14 @@ def test_equal_values_share_the_first_place_whatever_the_search_spent():
     rows = leaderboard(study({"z": [1.0], "a": [1.0], "m": [1.0], "low": [0.5]}, val_size=14))
     assert [(row.rank, row.strategy) for row in rows] == [(1, "a"), (1, "m"), (1, "z"), (4, "low")]
     assert rows[0].tied_with == "m,z"
+
+
+def test_with_folds_the_noise_floor_counts_every_example_of_the_training_pool():
+    from dals_tune.reports.leaderboard import validation_size
+
+    one_split = study({"a": [0.9]}, val_size=14)
+    assert validation_size(one_split) == 14
+    params = {"strategies": "a", "folds": "5", "train_size": "112", "val_size": "28"}
+    folded = StudyRuns(parent={"run_id": "p", "params": params, "tags": {}}, runs=())
+    assert validation_size(folded) == 140
+    assert validation_size(study({"a": [0.9]})) is None

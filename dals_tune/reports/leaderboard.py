@@ -130,13 +130,23 @@ def sample_of(row: LeaderboardRow) -> Sample:
 
 
 def validation_size(study: StudyRuns) -> int | None:
-    """The study's validation examples (its ``val_size`` param); None when not recorded."""
-    value = study.parent.get("params", {}).get("val_size", "")
+    """How many examples the study's validation values are measured on: its ``val_size``
+    param; with ``--folds`` every example of the training pool is validated once per epoch
+    (by the fold that holds it out), so fold 0's ``train_size`` + ``val_size``. None when not
+    recorded."""
+    params = study.parent.get("params", {})
+    names = ("train_size", "val_size") if _count(params.get("folds")) else ("val_size",)
+    sizes = [_count(params.get(name)) for name in names]
+    return sum(sizes) if all(sizes) else None
+
+
+def _count(value: object) -> int:
+    """A positive count from a param (``"140"``); 0 when absent or not a count."""
     try:
-        size = int(float(value))
+        number = int(float(value))  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return None
-    return size if size > 0 else None
+        return 0
+    return max(number, 0)
 
 
 def strategy_row(strategy: str, runs: Sequence[ChildRun], objective: Objective) -> LeaderboardRow:
