@@ -110,7 +110,13 @@ def add_search_command(commands: Any) -> None:
     )
     search.add_argument("--mode", choices=MODES, default=defaults.mode)
     search.add_argument("--scheduler", choices=SCHEDULERS, default=defaults.scheduler)
-    search.add_argument("--searcher", choices=SEARCHERS, default=defaults.searcher)
+    search.add_argument(
+        "--searcher",
+        choices=SEARCHERS,
+        default=defaults.searcher,
+        help="the Optuna sampler: optuna (TPE), gp (Gaussian process) or random; every setting "
+        "is written out in dals_tune/study/samplers.py and recorded with the study",
+    )
     search.add_argument("--cpus-per-trial", type=float, default=defaults.cpus_per_trial)
     search.add_argument("--gpus-per-trial", type=float, default=defaults.gpus_per_trial)
     search.add_argument(

@@ -26,6 +26,7 @@ DATASET_TAG = "dataset"
 REGIME_TAG = "regime"  # scratch | finetune
 MODEL_TAG = "model"
 SEARCHER_TAG = "searcher"
+SAMPLER_TAG = "sampler"  # the Optuna sampler with every setting: study.samplers
 SCHEDULER_TAG = "scheduler"
 MODE_TAG = "mode"  # "joint" when one searcher picks the strategies as well
 BUDGET_TAG = "budget"

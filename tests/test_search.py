@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 from planted import the_product_trainable_with, with_planted_faults
 
@@ -80,6 +81,27 @@ def test_end_to_end_study_names_a_winner_from_seed_reruns(tmp_path, capsys):
     assert set(tied) <= set(means) - {tags["dals.winner"]}
     rows = study_leaderboard(tracker, parent["run_id"])
     assert {row.strategy for row in rows if row.rank == 1} == {tags["dals.winner"], *tied}
+
+    # Optuna holds each trial in the state it ended in: every trial ASHA stopped is PRUNED with
+    # the values it reported, no COMPLETE trial is short of the 3-epoch budget, and the
+    # sampler's settings are on the parent run.
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    told = [
+        trial
+        for name in optuna.get_all_study_names(storage)
+        for trial in optuna.load_study(study_name=name, storage=storage).trials
+    ]
+    assert len(told) == len(trials)
+    for trial in told:
+        last = max(trial.intermediate_values)
+        if trial.state.name == "COMPLETE":
+            assert last == 3
+        else:
+            assert trial.state.name == "PRUNED" and last < 3
+            assert trial.value == trial.intermediate_values[last]
+    pruned = sum(t["tags"]["status"] == "pruned" for t in trials)
+    assert pruned == sum(trial.state.name == "PRUNED" for trial in told)
+    assert tags["sampler"].startswith("TPESampler(seed=0, ")
 
     (study_folder,) = (out / "studies").iterdir()
     with open(study_folder / "leaderboard.csv") as file:

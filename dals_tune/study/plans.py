@@ -17,6 +17,7 @@ from typing import Any
 from dals_tune.objective import ACCURACY, Objective
 from dals_tune.study.outcomes import default_inside
 from dals_tune.study.preflight import CheckedStudy
+from dals_tune.study.samplers import searcher_for
 from dals_tune.workloads.user_module import registered
 
 REFINE_FROM_FILE = "refine_from.json"  # the --refine-from norms the refined trials read
@@ -40,7 +41,8 @@ class TrialPlan:
 
     ``constants`` go to every trial (a flat trial config, :meth:`TrialSpec.to_config`); the
     searched part comes from ``define_by_run`` (an Optuna define-by-run function; ``sampler``
-    "tpe" or "random"), from ``groups`` (one searcher and one scheduler per strategy, all in
+    the ``--searcher`` whose Optuna sampler it uses, :mod:`dals_tune.study.samplers`), from
+    ``groups`` (one searcher and one scheduler per strategy, all in
     one Tuner, so worker processes are started once for the whole study), from ``space`` (a
     strategy's search space, sampled at random and mutated by PBT), or, for re-runs, from
     ``grid`` (fixed configs, one trial each). ``points_to_evaluate`` are evaluated first (the
@@ -58,7 +60,7 @@ class TrialPlan:
     scheduler: str = "fifo"  # asha | fifo | pbt
     grace_period: int = 1
     define_by_run: Callable[[Any], dict[str, Any]] | None = None
-    sampler: str = "tpe"
+    sampler: str = "optuna"  # a key of samplers.SAMPLERS
     space: Any = None  # search_spaces.Space, for PBT
     grid: list[dict[str, Any]] = field(default_factory=list)
     groups: list[SearchGroup] = field(default_factory=list)
@@ -128,7 +130,7 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
         "max_epochs": settings.max_epochs,
         "scheduler": settings.scheduler,
         "grace_period": longest_warmup_epochs(checked.spaces, settings.max_epochs),
-        "sampler": "random" if settings.searcher == "random" else "tpe",
+        "sampler": searcher_for(settings.searcher, settings.scheduler),
         "seed": settings.seed,
         "optuna_storage": f"sqlite:///{out / 'optuna.db'}",
         "cpus_per_trial": settings.cpus_per_trial,

@@ -10,6 +10,7 @@ from dals_tune import strategies
 from dals_tune.grad_norm_series import step_grad_norms
 from dals_tune.study.outcomes import TrialOutcome, is_default
 from dals_tune.study.preflight import CheckedStudy
+from dals_tune.study.samplers import describe_sampler, searcher_for
 from dals_tune.tracking_tags import (
     BUDGET_TAG,
     DATASET_TAG,
@@ -19,6 +20,7 @@ from dals_tune.tracking_tags import (
     NODE_ID_TAG,
     REFINE_FROM_TAG,
     REGIME_TAG,
+    SAMPLER_TAG,
     SCHEDULER_TAG,
     SEARCHER_TAG,
     SEED_TAG,
@@ -31,12 +33,13 @@ if TYPE_CHECKING:
 
 def study_tags(checked: CheckedStudy) -> dict[str, Any]:
     settings, facts = checked.settings, checked.workload_facts
-    searcher = "random" if settings.scheduler == "pbt" else settings.searcher
+    searcher = searcher_for(settings.searcher, settings.scheduler)
     return {
         DATASET_TAG: facts.get("dataset", settings.workload),
         REGIME_TAG: checked.regime,
         MODEL_TAG: facts.get("model", ""),
         SEARCHER_TAG: searcher,
+        SAMPLER_TAG: describe_sampler(searcher, settings.seed),
         SCHEDULER_TAG: settings.scheduler,
         MODE_TAG: settings.mode,
         BUDGET_TAG: f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",

@@ -46,6 +46,7 @@ from dals_tune.study.recording import (
     study_params,
     study_tags,
 )
+from dals_tune.study.samplers import sampler_settings, searcher_for
 from dals_tune.study.settings import SearchSettings, StudyState
 from dals_tune.workloads.user_module import shipped_files
 
@@ -266,6 +267,10 @@ class _StudyRunner:
                     "regime": self.checked.regime,
                     "strategies": list(self.checked.strategy_ids),
                     "objective": self.checked.objective.describe(),
+                    "sampler": sampler_settings(
+                        searcher_for(self.settings.searcher, self.settings.scheduler),
+                        self.settings.seed,
+                    ),
                     "workload": self.checked.workload_facts,
                     "best_configs": self.state.best_configs,
                 },

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dals_tune.study.samplers import SAMPLERS
 from dals_tune.trial import (
     WORKLOAD_FIELDS,
     SettingError,
@@ -26,7 +27,7 @@ from dals_tune.trial import (
 
 MODES = ("per-strategy", "joint")
 SCHEDULERS = ("asha", "fifo", "pbt")
-SEARCHERS = ("optuna", "random")
+SEARCHERS = tuple(SAMPLERS)  # optuna (TPE), gp, random: dals_tune.study.samplers
 STATE_FILE = "study.json"
 # The quick default study of `python -m dals_tune search` with no arguments: a strategy from
 # each generation but the last, a few trials each, on the synthetic task.

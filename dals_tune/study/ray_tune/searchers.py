@@ -1,15 +1,29 @@
 """Where a plan's configurations come from: Optuna (one searcher per strategy behind Tune's
-single searcher slot, or one joint study), random search, or a grid of re-runs."""
+single searcher slot, or one joint study), random search, or a grid of re-runs.
+
+Every Optuna trial ends in the state that says what happened to it (:class:`TruthfulOptunaSearch`):
+COMPLETE when it ran its whole budget, PRUNED when the scheduler stopped it earlier (with the
+per-epoch values it reported as its intermediate values, as Optuna's own pruners leave them),
+FAIL when it diverged or errored. Ray Tune's ``OptunaSearch`` would tell Optuna every trial
+that returned a value is COMPLETE, so TPE would model a 1-epoch accuracy as a final one.
+"""
 
 from __future__ import annotations
 
 import pickle
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+from optuna.trial import TrialState
+from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
 
 from dals_tune.study.plans import TrialPlan
+from dals_tune.study.samplers import make_sampler
+
+TRIAL_STATUS_KEY = "status"  # what the trainer reports each epoch: running | completed | diverged
 
 
 def searcher(plan: TrialPlan) -> Any:
@@ -43,14 +57,8 @@ def _optuna_searcher(
     study_suffix: str = "",
 ) -> Any:
     import optuna
-    from ray.tune.search.optuna import OptunaSearch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # PBT explores by mutating a random population; a model-based sampler has nothing to add.
-    if plan.sampler == "random" or plan.scheduler == "pbt":
-        sampler = optuna.samplers.RandomSampler(seed=plan.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=plan.seed)
     storage = None
     if plan.optuna_storage:
         # Studies sharing one --out share its SQLite file: wait for the lock, do not fail.
@@ -61,15 +69,50 @@ def _optuna_searcher(
     name = plan.optuna_study
     if name and study_suffix:
         name = f"{name}-{study_suffix}"
-    return OptunaSearch(
+    return TruthfulOptunaSearch(
         define_by_run,
         metric=plan.objective.val_key,
         mode=plan.objective.mode,
         points_to_evaluate=points or None,
-        sampler=sampler,
+        sampler=make_sampler(plan.sampler, plan.seed),
         study_name=name,
         storage=storage,
     )
+
+
+class TruthfulOptunaSearch(OptunaSearch):
+    """Ray Tune's ``OptunaSearch``, telling Optuna each trial's true end (module docstring).
+
+    A trial's last result says how it ended: the trainer reports ``status`` "completed" on
+    the last epoch of its budget, "running" before it (so a trial that ends "running" was
+    stopped by the scheduler), "diverged" when its loss stopped being finite. Tune hands a
+    trial's last result to ``on_trial_complete`` only, not to ``on_trial_result``, so it is
+    reported here as the last intermediate value: every epoch reaches Optuna."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        trial = self._ot_trials[trial_id]
+        step = (result or {}).get(TRAINING_ITERATION)
+        if step is not None and self.metric in result:
+            with warnings.catch_warnings():  # a step reported already is kept as it was
+                warnings.simplefilter("ignore")
+                trial.report(result[self.metric], step)
+        state = optuna_state(result, error)
+        if state == "COMPLETE":
+            return super().on_trial_complete(trial_id, result, error)
+        # PRUNED: Optuna takes the last intermediate value as the trial's value.
+        self._ot_study.tell(trial, state=getattr(TrialState, state))
+        self._completed_trials.add(trial_id)
+        return None
+
+
+def optuna_state(result: dict | None, error: bool) -> str:
+    """COMPLETE, PRUNED or FAIL for a trial that ended with ``result`` (its last report)."""
+    status = (result or {}).get(TRIAL_STATUS_KEY)
+    if error or not result or status == "diverged":
+        return "FAIL"
+    return "COMPLETE" if status in (None, "completed") else "PRUNED"
 
 
 class _GroupedSearcher(Searcher):

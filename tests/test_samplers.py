@@ -1,0 +1,92 @@
+"""The Optuna side of a search: explicit, reproducible samplers, and each trial told to Optuna
+in the state it ended in (COMPLETE, PRUNED with its intermediate values, FAIL)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from dals_tune.study.samplers import SAMPLERS, describe_sampler, make_sampler, sampler_settings
+from dals_tune.study.settings import SEARCHERS
+
+
+def objective(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", 1e-4, 1.0, log=True)
+    y = trial.suggest_float("y", -1.0, 1.0)
+    return (x - 0.01) ** 2 + y**2
+
+
+def suggestions(searcher: str, seed: int, trials: int = 12) -> list[dict]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=make_sampler(searcher, seed))
+    study.optimize(objective, n_trials=trials)
+    return [trial.params for trial in study.trials]
+
+
+@pytest.mark.parametrize("searcher", SEARCHERS)
+def test_the_same_seed_and_settings_give_the_same_suggestions(searcher):
+    # 12 trials: past the 10 random start-up trials of TPE and GP, into their models.
+    first = suggestions(searcher, seed=3)
+    assert first == suggestions(searcher, seed=3)
+    assert first != suggestions(searcher, seed=4)
+
+
+def test_every_sampler_setting_is_written_out_and_recorded():
+    assert set(SEARCHERS) == {"optuna", "gp", "random"}
+    tpe = make_sampler("optuna", 0)
+    assert isinstance(tpe, optuna.samplers.TPESampler)
+    # Optuna 5.0 turned these on by default; here they are stated, whatever the version.
+    assert SAMPLERS["optuna"][1]["multivariate"] is True
+    assert SAMPLERS["optuna"][1]["constant_liar"] is True
+    assert isinstance(make_sampler("gp", 0), optuna.samplers.GPSampler)
+    assert sampler_settings("random", 7) == {"sampler": "RandomSampler", "seed": 7}
+    line = describe_sampler("optuna", 0)
+    assert line.startswith("TPESampler(seed=0, n_startup_trials=10, ")
+    assert "multivariate=True" in line and "constant_liar=True" in line
+
+
+def truthful_searcher(storage: str):
+    from dals_tune.study.ray_tune.searchers import TruthfulOptunaSearch
+
+    def space(trial):
+        trial.suggest_float("lr", 1e-3, 1.0, log=True)
+
+    return TruthfulOptunaSearch(
+        space,
+        metric="val_acc",
+        mode="max",
+        sampler=make_sampler("optuna", 0),
+        study_name="s",
+        storage=optuna.storages.RDBStorage(storage),
+    )
+
+
+def test_each_trial_reaches_optuna_in_the_state_it_ended_in(tmp_path):
+    from dals_tune.study.ray_tune.searchers import optuna_state
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    searcher = truthful_searcher(storage)
+    ends = {
+        "full": [(1, 0.5, "running"), (2, 0.6, "running"), (3, 0.7, "completed")],
+        "stopped": [(1, 0.4, "running")],  # the scheduler stopped it after one epoch
+        "diverged": [(1, 0.5, "running"), (2, 0.0, "diverged")],
+    }
+    for trial_id, epochs in ends.items():
+        searcher.suggest(trial_id)
+        for epoch, value, status in epochs:
+            result = {"val_acc": value, "training_iteration": epoch, "status": status}
+            searcher.on_trial_result(trial_id, result)
+        searcher.on_trial_complete(trial_id, result)
+    searcher.suggest("crashed")
+    searcher.on_trial_complete("crashed", None, error=True)
+
+    trials = optuna.load_study(study_name="s", storage=storage).trials
+    states = [trial.state.name for trial in trials]
+    assert states == ["COMPLETE", "PRUNED", "FAIL", "FAIL"]
+    full, stopped, diverged, _ = trials
+    assert full.value == 0.7 and full.intermediate_values == {1: 0.5, 2: 0.6, 3: 0.7}
+    # A pruned trial keeps what it reported: its value is its last intermediate value.
+    assert stopped.intermediate_values == {1: 0.4} and stopped.value == 0.4
+    assert diverged.value is None and diverged.intermediate_values == {1: 0.5, 2: 0.0}
+    assert optuna_state({"status": "completed"}, error=False) == "COMPLETE"
+    assert optuna_state({}, error=False) == "FAIL"
