@@ -23,7 +23,13 @@ from dals_tune.cli_options import (
     workload_options,
 )
 from dals_tune.objective import Objective, reported_metric
-from dals_tune.study.settings import MODES, SCHEDULERS, SEARCHERS, SearchSettings
+from dals_tune.study.settings import (
+    DEFAULT_NEIGHBOURS,
+    MODES,
+    SCHEDULERS,
+    SEARCHERS,
+    SearchSettings,
+)
 from dals_tune.trial import REGIMES, TrialSpec
 
 USAGE_ERROR = 2
@@ -133,6 +139,16 @@ def add_search_command(commands: Any) -> None:
         metavar="RUN_ID",
         help="the trial whose refined schedule the 'refined' strategy tunes (see 'refine')",
     )
+    search.add_argument(
+        "--warm-start",
+        type=int,
+        nargs="?",
+        const=DEFAULT_NEIGHBOURS,
+        default=None,
+        metavar="K",
+        help="after each strategy's default, try its best configurations in the K nearest "
+        f"finished studies of the store (default K {DEFAULT_NEIGHBOURS}), then the searcher",
+    )
     search.add_argument("-v", "--verbose", action="store_true", help="show Ray's own logs")
     add_store_arguments(search)
     add_workload_options(search)
@@ -155,7 +171,10 @@ def add_recommend_command(commands: Any) -> None:
     recommend.add_argument("--workload", required=True, help="synthetic, cifar10, trec6, ...")
     recommend.add_argument("--regime", choices=REGIMES, default=None)
     recommend.add_argument(
-        "--neighbours", type=positive_int, default=3, help="nearest studies to rank from (3)"
+        "--neighbours",
+        type=positive_int,
+        default=DEFAULT_NEIGHBOURS,
+        help=f"nearest studies to rank from ({DEFAULT_NEIGHBOURS})",
     )
     add_store_arguments(recommend)
     add_workload_options(recommend)
@@ -314,6 +333,7 @@ def run_search(args: argparse.Namespace) -> int:
         space_file=args.space,
         seed=args.seed,
         refine_from=args.refine_from,
+        warm_start=args.warm_start,
         **workload_options(args),
     )
     result = run_search(settings, resume=args.resume, verbose=args.verbose)

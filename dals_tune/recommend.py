@@ -42,12 +42,12 @@ from dals_tune.reports.leaderboard import LeaderboardRow, leaderboard
 from dals_tune.reports.recommendation import write_recommendation_files
 from dals_tune.reports.store_report import REPORTS_FOLDER
 from dals_tune.reports.study_runs import StudyRuns, load_study
+from dals_tune.study.settings import DEFAULT_NEIGHBOURS
 from dals_tune.tracking_tags import MODEL_TAG, REGIME_TAG, WORKLOAD_TAG
 
 if TYPE_CHECKING:
     from dals_tune.tracking import Tracker
 
-DEFAULT_NEIGHBOURS = 3
 REGIME_WEIGHT = 100.0
 FAMILY_WEIGHT = 10.0
 SIZE_CAP = 4.0  # in decades of training examples
@@ -251,7 +251,12 @@ def workload_features(workload: str, options: Mapping[str, Any]) -> TaskFeatures
 
     given = {key: value for key, value in options.items() if value is not None}
     facts = build_workload(WorkloadSpec(**{**given, "workload": workload, "device": "cpu"}))
-    facts = facts.describe()
+    return facts_features(workload, facts.describe())
+
+
+def facts_features(workload: str, facts: Mapping[str, Any]) -> TaskFeatures:
+    """A task's features from its workload's facts (``Workload.describe()``: regime, model,
+    training size, depth), for a study that has built its workload already."""
     return TaskFeatures(
         name=f"{workload}/{facts['regime']}",
         regime=facts["regime"],

@@ -64,6 +64,11 @@ GENERATION_TAG = "generation"
 STATUS_TAG = "status"  # one of TRIAL_STATUSES
 ERROR_TAG = "error"  # an errored trial's message
 DEFAULT_TAG = "default"  # "1": the trial evaluated its strategy's default configuration
+# A search trial's: where its configuration came from, one of default | warm-start | sampler
+# (study.warm_start.TRIAL_SOURCES); a warm-start trial's WARM_START_FROM_TAG is the run id of
+# the finished study's trial whose configuration it repeats.
+TRIAL_SOURCE_TAG = "source"
+WARM_START_FROM_TAG = "warm_start_from"
 NODE_ID_TAG = "node_id"  # the Ray node the trial ran on
 SOURCE_TRIAL_TAG = "source_trial"  # a seed re-run's: the trial whose configuration it repeats
 REFINE_FROM_TAG = "refine_from"  # a refined trial's: the run its gradient norms come from

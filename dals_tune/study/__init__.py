@@ -5,6 +5,7 @@
 | ``settings`` | what defines a study (:class:`SearchSettings`), its bookkeeping |
 | ``preflight`` | refuse a study that cannot run, before anything is written (:func:`check`) |
 | ``plans`` | pure functions from a checked study to what Tune will run (:class:`TrialPlan`) |
+| ``warm_start`` | ``--warm-start``: the nearest finished studies' best configurations |
 | ``outcomes`` | a finished trial (:class:`TrialOutcome`), judged and chosen by the driver |
 | ``runner`` | the three steps: search, seed re-runs, report (:func:`run_search`) |
 | ``recording`` | the study's runs in the tracker |

@@ -98,10 +98,12 @@ def is_default(outcome: TrialOutcome, space: Any) -> bool:
     if not default_inside(space):
         return False
     point = space.default_point()
-    return all(_same(outcome.hyperparameters.get(name), v) for name, v in point.items())
+    return all(same_value(outcome.hyperparameters.get(name), v) for name, v in point.items())
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two hyperparameter values are the same setting: numbers equal to 1e-9
+    relative (a value read back from text, or from JSON), anything else equal."""
     if isinstance(a, int | float) and isinstance(b, int | float):
         return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
     return a == b

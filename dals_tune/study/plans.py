@@ -146,13 +146,14 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
             for sid in ids
             if default_inside(spaces[sid])
         ]
+        warm = [_joint_point(spaces[p.strategy], p.params) for p in checked.warm_start.points]
         return [
             TrialPlan(
                 name="joint",
                 constants=constants,
                 num_samples=settings.samples * len(ids),
                 define_by_run=search_spaces.joint_define_by_run(ids, regime, spaces),
-                points_to_evaluate=defaults,
+                points_to_evaluate=defaults + warm,
                 optuna_study=f"{study_id}-joint",
                 **common,
             )
@@ -164,9 +165,7 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
                 constants={**constants, "strategy": sid},
                 num_samples=samples_for(checked, sid),
                 space=spaces[sid],
-                points_to_evaluate=[spaces[sid].default_point()]
-                if default_inside(spaces[sid])
-                else [],
+                points_to_evaluate=first_points(checked, sid),
                 **common,
             )
             for sid in ids
@@ -176,7 +175,7 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
             key=sid,
             num_samples=samples_for(checked, sid),
             define_by_run=search_spaces.per_strategy_define_by_run(sid, regime, spaces[sid]),
-            points_to_evaluate=[spaces[sid].default_point()] if default_inside(spaces[sid]) else [],
+            points_to_evaluate=first_points(checked, sid),
             # Per strategy: one with a long warmup does not hold back one without.
             grace_period=longest_warmup_epochs({sid: spaces[sid]}, settings.max_epochs),
         )
@@ -192,6 +191,25 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
             **common,
         )
     ]
+
+
+def first_points(checked: CheckedStudy, strategy_id: str) -> list[dict[str, Any]]:
+    """What a strategy's searcher evaluates before its own picks: its default configuration
+    (when its space holds it), then its ``--warm-start`` points, nearest study first."""
+    space = checked.spaces[strategy_id]
+    default = [space.default_point()] if default_inside(space) else []
+    return default + [dict(point.params) for point in checked.warm_start.of(strategy_id)]
+
+
+def _joint_point(space: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """A strategy's configuration under a joint study's Optuna names (``"dals.lr"``), with the
+    strategy itself, for ``study.enqueue_trial`` (as ``joint_default_params`` gives its
+    default): only the searched names, since fixed values are not Optuna's to suggest."""
+    import search_spaces
+
+    sid = space.strategy_id
+    named = {search_spaces.joint_name(sid, name): params[name] for name in space.names}
+    return {search_spaces.STRATEGY_KEY: sid, **named}
 
 
 def rerun_seeds(checked: CheckedStudy) -> list[int]:

@@ -3,22 +3,24 @@ line, before the driver writes anything or starts Ray.
 
 The settings checked their own values when they were made
 (:class:`~dals_tune.study.settings.SearchSettings`); what is left needs the world: the store,
-the strategy ids, the workload and its data, the space file, the run to refine from. What
-can run but is worth a word (a validation split too small to rank strategies) is a warning,
-printed as the study starts.
+the strategy ids, the workload and its data, the space file, the run to refine from; the
+store is also where ``--warm-start`` reads its points from (:mod:`dals_tune.study.warm_start`).
+What can run but is worth a word (a validation split too small to rank strategies, a store
+with no finished study to warm-start from) is a warning, printed as the study starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dals_tune import strategies
 from dals_tune.objective import ACCURACY, Objective
 from dals_tune.study.settings import STATE_FILE, SearchSettings
+from dals_tune.study.warm_start import WarmStart, read_warm_start
 from dals_tune.workloads import build_workload
 from dals_tune.workloads.config import resolve_data_dir
 from dals_tune.workloads.registry import takes_folds
@@ -41,11 +43,14 @@ class CheckedStudy:
     workload_facts: dict[str, Any]
     refine_source: Any = None  # refine.RefineSource of --refine-from, for `refined`
     warnings: tuple[str, ...] = ()  # one line each, printed as the study starts
+    warm_start: WarmStart = field(default_factory=WarmStart)  # --warm-start's (none without)
 
 
-def check(settings: SearchSettings) -> CheckedStudy:
+def check(settings: SearchSettings, warm_start: WarmStart | None = None) -> CheckedStudy:
     """Refuse a study that cannot run with a one-line ``ValueError``, creating nothing:
-    an unusable store, unknown strategies or workload, a missing dataset, a bad space file."""
+    an unusable store, unknown strategies or workload, a missing dataset, a bad space file.
+    With ``--warm-start``, its points: ``warm_start`` when given (those a resumed study chose
+    when it began), else read from the store."""
     import search_spaces
     from dals_tune import tracking
 
@@ -64,7 +69,7 @@ def check(settings: SearchSettings) -> CheckedStudy:
             sid: search_spaces.space_for(sid, regime, pinned.get(sid)) for sid in strategy_ids
         }
     facts = workload.describe()
-    return CheckedStudy(
+    checked = CheckedStudy(
         settings=settings,
         strategy_ids=strategy_ids,
         spaces=spaces,
@@ -73,6 +78,12 @@ def check(settings: SearchSettings) -> CheckedStudy:
         workload_facts=facts,
         refine_source=refine_source,
         warnings=tuple(filter(None, [small_validation_warning(settings, facts)])),
+    )
+    if settings.warm_start is None:
+        return checked
+    chosen = warm_start if warm_start is not None else read_warm_start(checked)
+    return dataclasses.replace(
+        checked, warm_start=chosen, warnings=(*checked.warnings, *chosen.notes)
     )
 
 

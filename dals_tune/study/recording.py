@@ -11,6 +11,7 @@ from dals_tune.grad_norm_series import step_grad_norms
 from dals_tune.study.outcomes import TrialOutcome, is_default
 from dals_tune.study.preflight import CheckedStudy
 from dals_tune.study.samplers import describe_sampler, searcher_for
+from dals_tune.study.warm_start import source_tags
 from dals_tune.tracking_tags import (
     BUDGET_TAG,
     DATASET_TAG,
@@ -66,6 +67,7 @@ def study_params(checked: CheckedStudy) -> dict[str, Any]:
         "test_size": facts.get("test_size", ""),
         "refine_from": settings.refine_from or "",
         "depth": facts.get("depth", ""),
+        "warm_start": settings.warm_start or "",
     }
 
 
@@ -82,8 +84,11 @@ def record_trial(
 
     strategy_id, rerun = outcome.strategy, outcome.kind == "rerun"
     tags: dict[str, Any] = {NODE_ID_TAG: outcome.node_id or ""}
-    if not rerun and is_default(outcome, checked.spaces.get(strategy_id)):
-        tags[DEFAULT_TAG] = "1"
+    if not rerun:
+        default = is_default(outcome, checked.spaces.get(strategy_id))
+        if default:
+            tags[DEFAULT_TAG] = "1"
+        tags.update(source_tags(outcome, default, checked.warm_start))
     if rerun:
         tags[SOURCE_TRIAL_TAG] = best_configs.get(strategy_id, {}).get("trial_id", "")
     if strategies.get(strategy_id).needs_source_run:

@@ -3,7 +3,8 @@
 A study is one workload × a set of strategies × a budget × seeds. It runs in three steps:
 
 1. **Search.** ``per-strategy`` mode: each strategy gets ``samples`` trials (its default
-   configuration first, then the searcher's picks), pruned by ASHA within the strategy, so
+   configuration first, with ``--warm-start`` then its best configurations in the nearest
+   finished studies, then the searcher's picks), pruned by ASHA within the strategy, so
    every strategy gets the same budget. ``joint`` mode: one Optuna study in which the
    strategy is itself a categorical choice with conditional parameters, with
    ``samples × strategies`` trials in all.
@@ -48,6 +49,7 @@ from dals_tune.study.recording import (
 )
 from dals_tune.study.samplers import sampler_settings, searcher_for
 from dals_tune.study.settings import SearchSettings, StudyState
+from dals_tune.study.warm_start import WarmStart
 from dals_tune.workloads.user_module import shipped_files
 
 NO_WINNER = "none"  # every strategy diverged or errored
@@ -103,14 +105,17 @@ def run_search(
     settings = absolute_settings(settings)
     out = Path(settings.out)
     state_path: Path | None = None
+    saved_warm_start = None
     if resume:
         state_path = interrupted_study(out)
         if state_path is None:
             raise ValueError(f"no interrupted study under {out} to resume; run search without it")
         state = StudyState.load(state_path)
         settings = state.settings
+        if state.warm_start is not None:  # the points chosen when it began, not the store's now
+            saved_warm_start = WarmStart.from_record(state.warm_start)
         echo(f"resuming study {state.study_id} (phase: {state.phase})")
-    checked = check(settings)
+    checked = check(settings, saved_warm_start)
     for warning in checked.warnings:
         echo(warning)
     cluster = ray_tune.connect(
@@ -120,6 +125,8 @@ def run_search(
         tracker = tracking.open_store(out, settings.tracking_uri)
         if state_path is None:
             state = StudyState(study_id=_new_study_id(checked), settings=settings)
+            if settings.warm_start is not None:
+                state.warm_start = checked.warm_start.as_record()
         folder = out / "studies" / state.study_id
         folder.mkdir(parents=True, exist_ok=True)
         if checked.refine_source is not None:
@@ -273,6 +280,7 @@ class _StudyRunner:
                     ),
                     "workload": self.checked.workload_facts,
                     "best_configs": self.state.best_configs,
+                    "warm_start": self.state.warm_start,
                 },
                 indent=2,
                 default=str,

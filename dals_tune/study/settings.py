@@ -33,6 +33,8 @@ STATE_FILE = "study.json"
 # each generation but the last, a few trials each, on the synthetic task.
 QUICK_STRATEGIES = ("fixed_sgd", "cosine_sgd", "adamw", "dals")
 KIND_NAMES = {int: "an integer", float: "a number", str: "a string"}
+# How many nearest finished studies recommend ranks from and --warm-start reuses (its K).
+DEFAULT_NEIGHBOURS = 3
 
 
 def _of_kind(kind: type, optional: bool = False) -> Any:
@@ -105,6 +107,9 @@ class SearchSettings(WorkloadSpec):
     space_file: str | None = _study(None, _of_kind(str, optional=True))
     # The run id of the trial whose refined schedule the `refined` strategy tunes.
     refine_from: str | None = _study(None, _of_kind(str, optional=True))
+    # --warm-start K: after each strategy's default, its best configurations in the K nearest
+    # finished studies of the store (study.warm_start); None: start cold.
+    warm_start: int | None = _study(None, _at_least(int, 1, "a positive integer", optional=True))
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -131,6 +136,9 @@ class StudyState:
     parent_run_id: str | None = None
     phase: str = "search"  # search | reruns | finished
     best_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The --warm-start points chosen when the study began (WarmStart.as_record), so that a
+    # resumed study enqueues and records the same ones whatever the store holds by then.
+    warm_start: dict[str, Any] | None = None
 
     def save(self, folder: Path) -> None:
         data = {**dataclasses.asdict(self), "settings": dataclasses.asdict(self.settings)}

@@ -87,7 +87,17 @@ class TruthfulOptunaSearch(OptunaSearch):
     the last epoch of its budget, "running" before it (so a trial that ends "running" was
     stopped by the scheduler), "diverged" when its loss stopped being finite. Tune hands a
     trial's last result to ``on_trial_complete`` only, not to ``on_trial_result``, so it is
-    reported here as the last intermediate value: every epoch reaches Optuna."""
+    reported here as the last intermediate value: every epoch reaches Optuna.
+
+    ``points_to_evaluate`` (the defaults, the ``--warm-start`` points) are enqueued once: a
+    driver killed after its searcher was made but before Tune first saved its state starts a
+    fresh Tuner when resumed, and the Optuna study it loads by name from ``optuna.db`` still
+    holds those points WAITING; Ray's own searcher would enqueue them again."""
+
+    def __init__(self, *args: Any, points_to_evaluate: list[dict] | None = None, **kwargs: Any):
+        super().__init__(*args, points_to_evaluate=None, **kwargs)
+        if self._ot_study is not None:
+            enqueue_once(self._ot_study, points_to_evaluate or [])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -105,6 +115,20 @@ class TruthfulOptunaSearch(OptunaSearch):
         self._ot_study.tell(trial, state=getattr(TrialState, state))
         self._completed_trials.add(trial_id)
         return None
+
+
+def enqueue_once(study: Any, points: list[dict[str, Any]]) -> None:
+    """Enqueue each point unless the study holds it WAITING already (one waiting copy per
+    point given: two equal points in ``points`` stay two)."""
+    waiting = [
+        trial.system_attrs.get("fixed_params", {})
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    ]
+    for point in points:
+        if point in waiting:
+            waiting.remove(point)
+        else:
+            study.enqueue_trial(point)
 
 
 def optuna_state(result: dict | None, error: bool) -> str:
