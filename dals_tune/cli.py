@@ -23,7 +23,7 @@ from dals_tune.cli_options import (
     workload_options,
 )
 from dals_tune.objective import Objective, reported_metric
-from dals_tune.study.settings import MODES, SCHEDULERS, SEARCHERS, SearchSettings
+from dals_tune.study.settings import MODES, SCHEDULERS, SEARCHERS, SEARCHES, SearchSettings
 from dals_tune.trial import REGIMES, TrialSpec
 
 USAGE_ERROR = 2
@@ -111,6 +111,13 @@ def add_search_command(commands: Any) -> None:
     search.add_argument("--mode", choices=MODES, default=defaults.mode)
     search.add_argument("--scheduler", choices=SCHEDULERS, default=defaults.scheduler)
     search.add_argument("--searcher", choices=SEARCHERS, default=defaults.searcher)
+    search.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default=defaults.search,
+        help="what the trials sample: 'all' of each strategy's space (default), or 'lr', its "
+        "learning rate(s) alone with the rest at defaults",
+    )
     search.add_argument("--cpus-per-trial", type=float, default=defaults.cpus_per_trial)
     search.add_argument("--gpus-per-trial", type=float, default=defaults.gpus_per_trial)
     search.add_argument(
@@ -300,6 +307,7 @@ def run_search(args: argparse.Namespace) -> int:
         mode=args.mode,
         scheduler=args.scheduler,
         searcher=args.searcher,
+        search=args.search,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         address=args.address,

@@ -36,7 +36,8 @@ class CheckedStudy:
 
 def check(settings: SearchSettings) -> CheckedStudy:
     """Refuse a study that cannot run with a one-line ``ValueError``, creating nothing:
-    an unusable store, unknown strategies or workload, a missing dataset, a bad space file."""
+    an unusable store, unknown strategies or workload, a missing dataset, a bad space file.
+    With ``search="lr"`` each space keeps its learning rates only."""
     import search_spaces
     from dals_tune import tracking
 
@@ -54,6 +55,8 @@ def check(settings: SearchSettings) -> CheckedStudy:
         spaces = {
             sid: search_spaces.space_for(sid, regime, pinned.get(sid)) for sid in strategy_ids
         }
+    if settings.search == "lr":  # after the space file, which may narrow the ranges kept
+        spaces = {sid: search_spaces.learning_rates_only(space) for sid, space in spaces.items()}
     return CheckedStudy(
         settings=settings,
         strategy_ids=strategy_ids,
