@@ -369,6 +369,9 @@ def run_refine(args: argparse.Namespace) -> int:
     )
     print(f"schedule: {refined.schedule_path}")
     print(f"plot: {refined.plot_path}")
+    note = refined.too_short_note()
+    if note is not None:
+        print(note)
     store = f" --tracking-uri {args.tracking_uri}" if args.tracking_uri else ""
     print(
         f"next: python -m dals_tune search --workload {source.workload} --strategies refined "

@@ -102,6 +102,8 @@ def record_trial(
         tags[SOURCE_TRIAL_TAG] = best_configs.get(strategy_id, {}).get("trial_id", "")
     if strategies.get(strategy_id).needs_source_run:
         tags[REFINE_FROM_TAG] = checked.settings.refine_from
+        if checked.refine_source is not None:
+            tags.update(checked.refine_source.transient_tag())
     norms = step_grad_norms(outcome.epochs)
     tracker.log_trial(
         parent_run_id,
