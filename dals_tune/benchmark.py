@@ -2,31 +2,41 @@
 from scratch and fine-tuning, with one budget per strategy, then the cross-study report.
 
 A benchmark is a sequence of ordinary studies (``study.run_search``), one per workload and
-regime of :data:`WORKLOADS`, all in one ``--out`` store, sized by a named :class:`Scale`.
-Its progress lives in ``<out>/benchmark/<scale>.json``: a workload whose study finished is
-skipped when the command runs again, and an interrupted study is resumed, so a long benchmark
-can be run in parts. Every workload is checked (data, model, settings) before the first study
-starts, so a missing dataset costs seconds, not the hours before its turn.
+regime of :data:`WORKLOADS`, all in one ``--out`` store, sized by a named
+:class:`~dals_tune.benchmark_scales.Scale` (its rules: every strategy's learning rate searched
+in every regime, trials of at least a few hundred optimizer steps). Its progress lives in
+``<out>/benchmark/<scale>.json``: a workload whose study finished is skipped when the command
+runs again, and an interrupted study is resumed, so a long benchmark can be run in parts.
+Every workload is checked (data, model, settings) before the first study starts, so a missing
+dataset costs seconds, not the hours before its turn; a study whose trials would take fewer
+optimizer steps than the scale's rule is named then, in one line.
 
 Refined schedules need a finished run to refine from. On a from-scratch workload the benchmark
 therefore first runs a pilot: one trial of ``linear_decay_sgd`` at its default configuration,
-as Defazio et al. (2023) refine from a linear-decay run, in a study of its own. It refines that
-trial (:func:`dals_tune.refine.refine`) and then runs the workload's study with ``refined``
-among the strategies (``--refine-from`` the pilot trial), so that ``refined`` is tuned with the
-same budget as ``linear_decay_sgd`` and ``cosine_sgd`` and ranked in the same table. The pilot
-study is older than the main one, so the cross-study tables, which count the latest finished
-study of each workload and regime, never count it. ``refined`` is not benchmarked when
-fine-tuning: the issue asks for it on the from-scratch workloads.
+as Defazio et al. (2023) refine from a linear-decay run, in a study of its own, for the study's
+epochs. It refines that trial (:func:`dals_tune.refine.refine`). The refinement assumes norms
+past their initial rise (:mod:`dals_tune.grad_norm_transient`); while the pilot's are still
+rising, it runs again with twice the epochs, up to the scale's ``pilot_extensions`` times
+(2× then 4× the study's epochs), and the last pilot is refined either way: its record
+(``dals.refined_past_transient``) and one printed line say when it was too short. Then the
+workload's study runs with ``refined`` among the strategies (``--refine-from`` the pilot
+trial), so that ``refined`` is tuned with the same budget as ``linear_decay_sgd`` and
+``cosine_sgd`` and ranked in the same table. The pilots are older than the main study, so the
+cross-study tables, which count the latest finished study of each workload and regime, never
+count them. ``refined`` is not benchmarked when fine-tuning: the issue asks for it on the
+from-scratch workloads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from dals_tune.benchmark_scales import SCALES, Scale, describe_scales
 from dals_tune.strategies import REFINED
 from dals_tune.study.preflight import (
     absolute_settings,
@@ -38,6 +48,11 @@ from dals_tune.study.runner import run_search
 from dals_tune.study.settings import STATE_FILE, SearchSettings, StudyState
 from dals_tune.tracking_tags import KIND_TAG, STATUS_TAG
 from dals_tune.trial import REGIMES
+
+if TYPE_CHECKING:
+    from dals_tune.tracking import Tracker
+
+__all__ = ["SCALES", "WORKLOADS", "Scale", "describe_scales", "plan", "run_benchmark"]
 
 # (workload, regime): the cross-dataset table of DESIGN §6 and issue 6.
 WORKLOADS: tuple[tuple[str, str], ...] = (
@@ -51,92 +66,6 @@ WORKLOADS: tuple[tuple[str, str], ...] = (
 )
 TEXT_WORKLOADS = ("trec6", "rte", "imdb")  # they take --model (finetune and scratch alike)
 REFINE_PILOT = "linear_decay_sgd"  # the run a from-scratch workload's refined schedule is from
-
-
-@dataclass(frozen=True)
-class Scale:
-    """A named benchmark size: the same for every strategy, so every strategy gets the same
-    budget. ``samples`` (search trials per strategy) and ``max_epochs`` (epochs of a trial)
-    map a regime to its value, or a ``"workload/regime"`` to its own; ``subset`` and
-    ``eval_subset`` map a workload to its training / validation-and-test sizes and
-    ``max_length`` a text workload to its tokens per example (a workload not named uses the
-    whole split and the task's own length)."""
-
-    name: str
-    purpose: str
-    samples: Mapping[str, int]
-    seeds: int  # seed re-runs of each strategy's best configuration
-    max_epochs: Mapping[str, int]
-    subset: Mapping[str, int] = field(default_factory=dict)
-    eval_subset: Mapping[str, int] = field(default_factory=dict)
-    max_length: Mapping[str, int] = field(default_factory=dict)
-    scheduler: str = "asha"
-
-    def settings(self, workload: str, regime: str, **common: object) -> SearchSettings:
-        return SearchSettings(
-            workload=workload,
-            regime=regime,
-            samples=self.samples.get(f"{workload}/{regime}", self.samples[regime]),
-            seeds=self.seeds,
-            max_epochs=self.max_epochs.get(f"{workload}/{regime}", self.max_epochs[regime]),
-            scheduler=self.scheduler,
-            subset=self.subset.get(workload),
-            eval_subset=self.eval_subset.get(workload),
-            max_length=self.max_length.get(workload),
-            **common,  # type: ignore[arg-type]
-        )
-
-
-SCALES: dict[str, Scale] = {
-    scale.name: scale
-    for scale in (
-        Scale(
-            name="smoke",
-            purpose="every code path in minutes (the test suite runs it on tiny fixtures)",
-            samples={"scratch": 1, "finetune": 1},
-            seeds=1,
-            max_epochs={"scratch": 2, "finetune": 1},  # a pilot to refine needs 2+ steps
-            subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb", "lm"), 200),
-            eval_subset=dict.fromkeys(("synthetic", "cifar10", "trec6", "rte", "imdb", "lm"), 100),
-            max_length={"lm": 16},
-            scheduler="fifo",
-        ),
-        Scale(
-            name="cpu",
-            purpose="a laptop-scale answer in about 2 hours on 2 CPU cores (1.9 h of "
-            "studies measured, docs/results.md, before lm joined: its study adds about as "
-            "much again); fine-tuning runs each strategy's default configuration only; lm "
-            "counts documents",
-            samples={"scratch": 2, "finetune": 1},
-            seeds=2,
-            max_epochs={"scratch": 5, "finetune": 1, "trec6/scratch": 2, "lm/scratch": 2},
-            subset={
-                "synthetic": 6000,
-                "cifar10": 2000,
-                "trec6": 300,
-                "rte": 160,
-                "imdb": 160,
-                "lm": 100,
-            },
-            eval_subset={
-                "synthetic": 2000,
-                "cifar10": 1000,
-                "trec6": 200,
-                "rte": 100,
-                "imdb": 100,
-                "lm": 30,
-            },
-            max_length={"trec6": 32, "imdb": 128, "lm": 64},
-        ),
-        Scale(
-            name="full",
-            purpose="the paper's sizes, for a GPU cluster (--address): whole datasets",
-            samples={"scratch": 20, "finetune": 20},
-            seeds=3,
-            max_epochs={"scratch": 30, "finetune": 4},
-        ),
-    )
-}
 STATE_FOLDER = "benchmark"
 
 
@@ -295,7 +224,12 @@ def run_benchmark(
         )
     out = Path(studies[0].out)
     for settings in studies:  # every dataset and model is found before hours are spent
-        check(_checkable(settings))
+        facts = check(_checkable(settings)).workload_facts
+        if "steps_per_epoch" in facts:
+            key = f"{settings.workload}/{settings.regime}"
+            note = scale.short_trials(key, int(facts["steps_per_epoch"]), settings.max_epochs)
+            if note is not None:
+                echo(note)
     state = BenchmarkState.load(out, scale.name)
     state.forget(out, redo)
     skipped = []
@@ -306,7 +240,7 @@ def run_benchmark(
             skipped.append(key)
             continue
         if wants_refined(settings):
-            refine_from = _refine_pilot(settings, state, key, verbose, echo)
+            refine_from = _refine_pilot(scale, settings, state, key, verbose, echo)
             settings = dataclasses.replace(settings, refine_from=refine_from)
         echo(f"== {key} ({scale.name} scale) ==")
         result = run_search(
@@ -328,6 +262,7 @@ def _checkable(settings: SearchSettings) -> SearchSettings:
 
 
 def _refine_pilot(
+    scale: Scale,
     settings: SearchSettings,
     state: BenchmarkState,
     key: str,
@@ -335,36 +270,60 @@ def _refine_pilot(
     echo: Callable[[str], None],
 ) -> str:
     """The run id of the pilot trial that ``key``'s refined schedule comes from: run the
-    pilot study and refine its trial, unless an earlier run of the benchmark did."""
+    pilot study and refine its trial, again with twice the epochs while its norms are still
+    in their initial rise (up to ``scale.pilot_extensions`` times), unless an earlier run of
+    the benchmark did. An interrupted longer pilot is resumed from the last finished one."""
     from dals_tune import refine, tracking
 
     out = Path(settings.out)
     if key in state.refine_from:
         return state.refine_from[key]
     pilot_key = f"{key}/pilot"
-    pilot = pilot_settings(settings)
-    if pilot_key not in state.finished:
-        echo(f"== {key}: pilot for the refined schedule ({REFINE_PILOT}, one trial) ==")
-        result = run_search(pilot, resume=_was_interrupted(out, pilot), verbose=verbose, echo=echo)
-        state.finished[pilot_key] = result.study_id
-        state.save(out)
-    folder = out / "studies" / state.finished[pilot_key]
-    parent_run_id = StudyState.load(folder / STATE_FILE).parent_run_id
-    tracker = tracking.open_existing_store(out, settings.tracking_uri)
-    trials = [run for run in tracker.trials_of(parent_run_id) if run["tags"][KIND_TAG] == "trial"]
+    longest = settings.max_epochs * 2**scale.pilot_extensions
+    pilot = None if pilot_key in state.finished else pilot_settings(settings)
+    while True:
+        if pilot is not None:
+            echo(f"== {key}: pilot for the refined schedule ({REFINE_PILOT}, one trial of "
+                 f"{pilot.max_epochs} epochs) ==")  # fmt: skip
+            resume = _was_interrupted(out, pilot)
+            result = run_search(pilot, resume=resume, verbose=verbose, echo=echo)
+            state.finished[pilot_key] = result.study_id
+            state.save(out)
+        folder = out / "studies" / state.finished[pilot_key]
+        tracker = tracking.open_existing_store(out, settings.tracking_uri)
+        run_id, epochs = _pilot_trial(tracker, folder, state, key, out)
+        refined = refine.refine(tracker, run_id, folder / "refined")
+        echo(f"refined schedule from pilot trial {run_id}: {refined.plot_path}")
+        if refined.transient.past or 2 * epochs > longest:
+            break
+        echo(f"{key}: the pilot's {epochs} epochs end {refined.transient.describe()}; "
+             f"piloting again for {2 * epochs} epochs")  # fmt: skip
+        pilot = dataclasses.replace(pilot_settings(settings), max_epochs=2 * epochs)
+    note = refined.too_short_note()
+    if note is not None:
+        echo(note)
+    state.refine_from[key] = run_id
+    state.save(out)
+    return run_id
+
+
+def _pilot_trial(
+    tracker: Tracker, folder: Path, state: BenchmarkState, key: str, out: Path
+) -> tuple[str, int]:
+    """The run id of the finished pilot study's trial in ``folder``, and its epochs; a
+    pilot whose trial did not finish is forgotten, so the next run pilots anew, and is a
+    one-line ``ValueError``."""
+    recorded = StudyState.load(folder / STATE_FILE)
+    children = tracker.trials_of(recorded.parent_run_id)
+    trials = [run for run in children if run["tags"][KIND_TAG] == "trial"]
     if not trials or trials[0]["tags"][STATUS_TAG] == "errored":
-        del state.finished[pilot_key]  # the next run pilots again instead of failing again
+        del state.finished[f"{key}/pilot"]
         state.save(out)
         raise ValueError(
             f"the {key} pilot trial did not finish, so there is nothing to refine from "
             f"(study {folder.name}); run the benchmark again to pilot anew"
         )
-    run_id = trials[0]["run_id"]
-    refined = refine.refine(tracker, run_id, folder / "refined")
-    echo(f"refined schedule from pilot trial {run_id}: {refined.plot_path}")
-    state.refine_from[key] = run_id
-    state.save(out)
-    return run_id
+    return trials[0]["run_id"], recorded.settings.max_epochs
 
 
 def _was_interrupted(out: Path, settings: SearchSettings) -> bool:
@@ -376,24 +335,3 @@ def _was_interrupted(out: Path, settings: SearchSettings) -> bool:
     earlier = StudyState.load(path).settings
     mine = (settings.workload, settings.regime, tuple(settings.strategies))
     return (earlier.workload, earlier.regime, tuple(earlier.strategies)) == mine
-
-
-def describe_scales() -> str:
-    """The scales as a Markdown table (for ``benchmark --help`` and the docs)."""
-    lines = [
-        "| scale | trials / strategy (scratch / finetune) | seeds | epochs (scratch / finetune) "
-        "| training subset | purpose |",
-        "|---|---|---|---|---|---|",
-    ]
-    for scale in SCALES.values():
-        subset = ", ".join(f"{k} {v}" for k, v in scale.subset.items()) or "whole splits"
-        epochs = f"{scale.max_epochs['scratch']} / {scale.max_epochs['finetune']}" + "".join(
-            f"; {key} {value}" for key, value in scale.max_epochs.items() if "/" in key
-        )
-        samples = f"{scale.samples['scratch']} / {scale.samples['finetune']}"
-        lengths = "".join(f"; {k} {v} tokens" for k, v in scale.max_length.items())
-        lines.append(
-            f"| {scale.name} | {samples} | {scale.seeds} | {epochs} | {subset}{lengths} "
-            f"| {scale.purpose} |"
-        )
-    return "\n".join(lines)

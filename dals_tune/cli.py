@@ -28,6 +28,7 @@ from dals_tune.study.settings import (
     MODES,
     SCHEDULERS,
     SEARCHERS,
+    SEARCHES,
     SearchSettings,
 )
 from dals_tune.trial import REGIMES, TrialSpec
@@ -122,6 +123,13 @@ def add_search_command(commands: Any) -> None:
         default=defaults.searcher,
         help="the Optuna sampler: optuna (TPE), gp (Gaussian process) or random; every setting "
         "is written out in dals_tune/study/samplers.py and recorded with the study",
+    )
+    search.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default=defaults.search,
+        help="what the trials sample: 'all' of each strategy's space (default), or 'lr', its "
+        "learning rate(s) alone with the rest at defaults",
     )
     search.add_argument("--cpus-per-trial", type=float, default=defaults.cpus_per_trial)
     search.add_argument("--gpus-per-trial", type=float, default=defaults.gpus_per_trial)
@@ -325,6 +333,7 @@ def run_search(args: argparse.Namespace) -> int:
         mode=args.mode,
         scheduler=args.scheduler,
         searcher=args.searcher,
+        search=args.search,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=args.gpus_per_trial,
         address=args.address,
@@ -395,6 +404,9 @@ def run_refine(args: argparse.Namespace) -> int:
     )
     print(f"schedule: {refined.schedule_path}")
     print(f"plot: {refined.plot_path}")
+    note = refined.too_short_note()
+    if note is not None:
+        print(note)
     store = f" --tracking-uri {args.tracking_uri}" if args.tracking_uri else ""
     print(
         f"next: python -m dals_tune search --workload {source.workload} --strategies refined "

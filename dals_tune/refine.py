@@ -7,8 +7,11 @@ epoch). ``python -m dals_tune refine --run RUN_ID`` (:func:`refine`) reads them,
 optimizer the schedule is for (AdamW with ℓ1 norms after an Adam-type trial, SGD with ℓ2
 norms otherwise), computes :func:`dals_tune.schedules.refined_schedule` over the trial's own
 number of steps, plots it beside the LR the trial ran with, writes the values, and registers
-the schedule on the trial's run: tags ``dals.refined``, ``dals.refined_base`` and
-``dals.refined_norm``, and the JSON and the plot as artifacts.
+the schedule on the trial's run: tags ``dals.refined``, ``dals.refined_base``,
+``dals.refined_norm`` and ``dals.refined_past_transient``, and the JSON and the plot as
+artifacts. The last says whether the trial's norms were past their initial rise
+(:mod:`dals_tune.grad_norm_transient`), which the refinement assumes; a run too short for that
+is refined all the same, and its record and the command's output say so.
 
 A refined study reads that registration back (:func:`registered_source`), pins ``base`` and
 ``grad_norm_kind`` in the ``refined`` space, and hands the norms to its trials in a file
@@ -27,16 +30,19 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dals_tune import strategies
+from dals_tune.grad_norm_transient import Transient, initial_rise
 from dals_tune.schedules import refined_schedule
 from dals_tune.strategies.refined import write_norms_file
 from dals_tune.tracking_tags import (
     KIND_TAG,
     REFINED_BASE_TAG,
     REFINED_NORM_TAG,
+    REFINED_PAST_TRANSIENT_TAG,
     REFINED_TAG,
     STRATEGY_TAG,
     STUDY_KIND,
@@ -67,6 +73,15 @@ class RefineSource:
         """The ``refined`` hyperparameters a study fixes from this source."""
         return {"base": self.base, "grad_norm_kind": self.grad_norm_kind}
 
+    @cached_property
+    def transient(self) -> Transient:
+        """Whether these norms are past their initial rise (the refinement's premise)."""
+        return initial_rise(self.grad_norms)
+
+    def transient_tag(self) -> dict[str, str]:
+        """The tag that records it, on the source trial and on the trials refined from it."""
+        return {REFINED_PAST_TRANSIENT_TAG: "1" if self.transient.past else "0"}
+
 
 @dataclass(frozen=True)
 class RefinedSchedule:
@@ -76,6 +91,17 @@ class RefinedSchedule:
     multipliers: tuple[float, ...]  # s(t) for each step t of the source trial; peak 1, last 0
     schedule_path: Path
     plot_path: Path
+    transient: Transient  # the source's norms against the initial-rise rule
+
+    def too_short_note(self) -> str | None:
+        """One line saying the source run was too short for the refinement, None when not."""
+        if self.transient.past:
+            return None
+        return (
+            f"note: trial {self.source.run_id} is {self.transient.describe()}; the refined "
+            "schedule assumes norms past that rise, so it comes from a run too short for it "
+            "(refine a longer run)"
+        )
 
 
 def refine(tracker: Tracker, run_id: str, folder: Path) -> RefinedSchedule:
@@ -93,6 +119,7 @@ def refine(tracker: Tracker, run_id: str, folder: Path) -> RefinedSchedule:
     except ValueError as error:
         raise ValueError(f"run {run_id}: {error}") from None
     own_lr = _own_lr(tracker, run, source.epoch_ends)
+    transient = source.transient
     folder.mkdir(parents=True, exist_ok=True)
     schedule_path = folder / SCHEDULE_FILE
     schedule_path.write_text(
@@ -105,6 +132,8 @@ def refine(tracker: Tracker, run_id: str, folder: Path) -> RefinedSchedule:
                 "grad_norm_kind": source.grad_norm_kind,
                 "total_steps": len(multipliers),
                 "epoch_ends": list(source.epoch_ends),
+                "past_transient": transient.past,
+                "transient": transient.describe(),
                 "multipliers": multipliers,
             },
             indent=1,
@@ -113,15 +142,17 @@ def refine(tracker: Tracker, run_id: str, folder: Path) -> RefinedSchedule:
     title = (
         f"refined from {source.strategy} trial {run_id[:8]}: {source.base}, "
         f"{source.grad_norm_kind} norms, {len(multipliers)} steps"
+        + ("" if transient.past else "; its norms still rising (run too short)")
     )
     plot_path = plot_refined_schedule(multipliers, own_lr, folder / PLOT_FILE, title)
     tags = {
         REFINED_TAG: "1",
         REFINED_BASE_TAG: source.base,
         REFINED_NORM_TAG: source.grad_norm_kind,
+        **source.transient_tag(),
     }
     tracker.annotate_run(run_id, tags, [schedule_path, plot_path])
-    return RefinedSchedule(source, tuple(multipliers), schedule_path, plot_path)
+    return RefinedSchedule(source, tuple(multipliers), schedule_path, plot_path, transient)
 
 
 def registered_source(tracker: Tracker, run_id: str) -> RefineSource:

@@ -76,6 +76,10 @@ REFINE_FROM_TAG = "refine_from"  # a refined trial's: the run its gradient norms
 REFINED_TAG = "dals.refined"  # "1" once the schedule's files are attached
 REFINED_BASE_TAG = "dals.refined_base"  # sgd | adamw
 REFINED_NORM_TAG = "dals.refined_norm"  # l2 | l1
+# "1" | "0": whether the norms the refined schedule comes from are past their initial rise
+# (dals_tune.grad_norm_transient). Set by ``refine`` on the trial it refined, and by a refined
+# study on each of its trials, about the trial they were refined from.
+REFINED_PAST_TRANSIENT_TAG = "dals.refined_past_transient"
 
 # ----- tag values -----------------------------------------------------------------------------
 

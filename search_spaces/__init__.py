@@ -5,7 +5,8 @@
   space is empty);
 - ``resolve``: ``space_for`` and ``default_config`` (defaults from the strategy registry),
   every range checked against ``dals_tune.strategies.bounds`` (what each hyperparameter name
-  accepts, and the constraints between names: the same table a trial is checked against);
+  accepts, and the constraints between names: the same table a trial is checked against),
+  and ``learning_rates_only`` (a space narrowed to its ``LEARNING_RATES``);
 - ``optuna_space``: define-by-run functions for per-strategy and joint Optuna studies;
 - ``space_file``: ``load_space_file``, a user's YAML/JSON file narrowing or pinning ranges;
 - ``describe``: ``describe_markdown``, the table in docs/search_spaces.md.
@@ -23,11 +24,12 @@ from search_spaces.optuna_space import (
     per_strategy_define_by_run,
 )
 from search_spaces.parameter import Parameter, Space
-from search_spaces.resolve import default_config, space_for
+from search_spaces.resolve import default_config, learning_rates_only, space_for
 from search_spaces.space_file import load_space_file
-from search_spaces.spec import NOTHING_TO_TUNE, SPECS
+from search_spaces.spec import LEARNING_RATES, NOTHING_TO_TUNE, SPECS
 
 __all__ = [
+    "LEARNING_RATES",
     "NOTHING_TO_TUNE",
     "SPECS",
     "STRATEGY_KEY",
@@ -38,6 +40,7 @@ __all__ = [
     "joint_default_params",
     "joint_define_by_run",
     "joint_name",
+    "learning_rates_only",
     "load_space_file",
     "per_strategy_define_by_run",
     "space_for",

@@ -5,11 +5,12 @@ accepts (:mod:`dals_tune.strategies.bounds`, the table trials are checked agains
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from dals_tune import strategies
 from search_spaces.parameter import Parameter, Space
-from search_spaces.spec import NOTHING_TO_TUNE, SPECS
+from search_spaces.spec import LEARNING_RATES, NO_LEARNING_RATE, NOTHING_TO_TUNE, SPECS
 
 
 def registry_defaults(
@@ -110,3 +111,22 @@ def default_config(strategy_id: str, regime: str = "scratch") -> dict[str, Any]:
     """The portfolio-of-defaults point of ``strategy_id``: the registry default of every
     searched parameter (the keys of its Ray Tune ``param_space``)."""
     return space_for(strategy_id, regime).default_point()
+
+
+def learning_rates_only(space: Space) -> Space:
+    """``space`` narrowed to its learning rates (:data:`~search_spaces.spec.LEARNING_RATES`,
+    with the ranges ``space`` gives them, log-uniform as declared), every other searched
+    parameter fixed at its default, as a space file that gives each of them one value would
+    fix it. Why: with a budget of a few trials, a search over every knob compares mostly
+    defaults, while the learning rate is the knob that moves most between models. A space
+    with no learning rate keeps only its default configuration, and says why."""
+    kept = tuple(parameter for parameter in space.parameters if parameter.name in LEARNING_RATES)
+    at_default = {
+        parameter.name: space.defaults[parameter.name]
+        for parameter in space.parameters
+        if parameter.name not in LEARNING_RATES
+    }
+    narrowed = build_space(space.strategy_id, space.regime, kept, {**space.fixed, **at_default})
+    if kept or not space.parameters:
+        return narrowed
+    return replace(narrowed, reason=NO_LEARNING_RATE)

@@ -145,6 +145,14 @@ SPECS: dict[str, tuple[Parameter, ...]] = {
     "dog": (),
 }
 
+# The learning-rate dimensions: what a learning-rate-only search (``search --search lr``,
+# ``search_spaces.learning_rates_only``) samples, every other parameter at its default.
+# AdaBound's final_lr is the SGD learning rate its bounds close in on.
+LEARNING_RATES = ("lr", "final_lr")
+NO_LEARNING_RATE = (
+    "no learning rate to search: the step size is estimated; evaluated at its defaults"
+)
+
 ESTIMATED_STEP = (
     "hyperparameter-free: the step size is estimated (lr = 1 is a multiplier); "
     "evaluated at its defaults"

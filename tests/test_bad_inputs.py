@@ -79,12 +79,13 @@ def snapshot(folder: Path) -> list[str]:
         (["search", "--scheduler", "hyperband"], "argument --scheduler: invalid choice"),
         (["search", "--searcher", "grid"], "argument --searcher: invalid choice"),
         (["search", "--mode", "both"], "argument --mode: invalid choice"),
+        (["search", "--search", "everything"], "argument --search: invalid choice: 'everything'"),
         (["search", "--regime", "finetune"], "synthetic has no pretrained model"),
         (["train", "--workload", "synthetic", "--strategy", "dals", "--device", "tpu"], "'tpu'"),
         (["train", "--workload", "cifar10", "--strategy", "dals", "--model", "vgg"], "'vgg'"),
     ],
-    ids=["command", "regime", "scheduler", "searcher", "mode", "regime-for-workload", "device",
-         "model"],
+    ids=["command", "regime", "scheduler", "searcher", "mode", "search", "regime-for-workload",
+         "device", "model"],
 )  # fmt: skip
 def test_unknown_ids(tmp_path, capsys, argv, message):
     assert_refused(*run_cli(argv, capsys), message)
@@ -171,8 +172,9 @@ def test_wrong_types_and_ranges_in_a_trial_config(config, message):
         ({"strategies": "dals"}, "strategies must be a tuple of strategy ids"),
         ({"cpus_per_trial": "one"}, "cpus_per_trial must be a number"),
         ({"mode": "both"}, "--mode must be one of per-strategy, joint"),
+        ({"search": "everything"}, "--search must be one of all, lr, got 'everything'"),
     ],
-    ids=["samples-text", "strategies-string", "cpus-text", "mode-unknown"],
+    ids=["samples-text", "strategies-string", "cpus-text", "mode-unknown", "search-unknown"],
 )
 def test_wrong_types_and_ranges_in_search_settings(tmp_path, changes, message):
     out = tmp_path / "runs"

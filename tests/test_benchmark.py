@@ -4,16 +4,20 @@ workload and regime studied, every report file written, finished workloads skipp
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
+import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import dataset_fixtures as fixtures
 import pytest
 
-from dals_tune import benchmark, refine, reports, tracking
+from dals_tune import benchmark, benchmark_scales, refine, reports, tracking
 from dals_tune.cli import main
 from dals_tune.study.preflight import check
 from dals_tune.study.settings import STATE_FILE, StudyState
+from dals_tune.workloads import cifar10, synthetic, text
 
 pytestmark = pytest.mark.slow
 STRATEGIES = "cosine_sgd,linear_decay_sgd,dals,refined"
@@ -201,6 +205,109 @@ def test_the_scales_are_documented():
     for name in ("smoke", "cpu", "full"):
         assert f"| {name} |" in table
     assert benchmark.SCALES["full"].subset == {}  # the paper's sizes: whole splits
+    doc = (Path(__file__).parents[1] / "docs" / "reports.md").read_text()
+    assert table in doc  # the docs show the scales as they are
+
+
+def batch_size(workload: str) -> int:
+    """The workload's own batch size (the benchmark sets none)."""
+    if workload in text.TASKS:
+        return text.TASKS[workload].batch_size
+    return {"synthetic": synthetic.BATCH_SIZE, "cifar10": cifar10.BATCH_SIZE}[workload]
+
+
+@pytest.mark.parametrize("scale", ["cpu", "full"])
+def test_every_regime_searches_every_strategys_learning_rate_with_equal_budgets(scale):
+    scale = benchmark.SCALES[scale]
+    for settings in benchmark.plan(scale, "runs"):
+        assert settings.samples >= 2 and settings.search in ("lr", "all")  # default + search
+        assert settings.samples == scale.samples["scratch"] == scale.samples["finetune"]
+
+
+def test_every_trial_of_the_cpu_and_full_scales_takes_at_least_a_few_hundred_steps():
+    """Steps per trial = ⌈subset / batch size⌉ × epochs ≥ 200 on the cpu scale. The full
+    scale trains on whole splits, at least the cpu subsets, for at least the cpu epochs, so
+    its trials are longer still. lm counts documents, not examples: the benchmark checks it
+    from the workload it builds (next test)."""
+    cpu, full = benchmark.SCALES["cpu"], benchmark.SCALES["full"]
+    assert cpu.min_trial_steps == full.min_trial_steps == benchmark_scales.MIN_TRIAL_STEPS >= 200
+    for workload, regime in benchmark.WORKLOADS:
+        assert full.epochs(workload, regime) >= cpu.epochs(workload, regime)
+        if workload == "lm":
+            continue
+        steps = math.ceil(cpu.subset[workload] / batch_size(workload))
+        assert steps * cpu.epochs(workload, regime) >= cpu.min_trial_steps, workload
+    assert benchmark.SCALES["smoke"].min_trial_steps == 0  # it only checks code paths
+
+
+def test_a_study_with_trials_too_short_for_its_scale_is_named_in_one_line():
+    cpu = benchmark.SCALES["cpu"]
+    assert cpu.short_trials("lm/scratch", 137, 2) is None
+    assert cpu.short_trials("lm/scratch", 57, 2) == (
+        "note: lm/scratch trials take 114 optimizer steps (57 per epoch × 2 epochs), under the "
+        "200 of the cpu scale: its ranking says how strategies start, not how they train"
+    )
+    assert benchmark.SCALES["smoke"].short_trials("lm/scratch", 1, 1) is None
+
+
+def pilot_norms(settings) -> dict[str, list]:
+    """Per-step norms of a pilot trial, 10 steps an epoch: on synthetic they rise for 30
+    steps, then fall (a 4-epoch pilot is past its rise, a 2-epoch one is not); on
+    synthetic_gauss10 they rise to the end however long the pilot runs."""
+    steps = 10 * settings.max_epochs
+    falls = settings.workload == "synthetic"
+    l2 = [1 + t / 10 if t < 30 or not falls else 4 - (t - 30) / 5 for t in range(steps)]
+    return {"l1": l2, "l2": l2, "epoch_ends": list(range(10, steps + 1, 10))}
+
+
+def test_a_pilot_still_in_its_initial_rise_runs_again_with_twice_the_epochs(tmp_path, monkeypatch):
+    """The pilot loop alone: each study is written into the store by hand (a pilot's trial
+    with the norms above), as ``run_search`` would leave it, so no trial trains."""
+    out = tmp_path / "runs"
+    ran: list = []
+
+    def run_search_by_hand(settings, resume=False, verbose=False, echo=print):
+        tracker = tracking.open_store(settings.out)
+        parent = tracker.start_study(settings.workload, {"regime": settings.regime}, {})
+        if settings.strategies == (benchmark.REFINE_PILOT,):
+            epochs = [{"epoch": e, "val_acc": 0.5} for e in range(1, settings.max_epochs + 1)]
+            documents = {refine.GRAD_NORMS_DOCUMENT: pilot_norms(settings)}
+            tracker.log_trial(parent, "t", benchmark.REFINE_PILOT, 2, "completed",
+                              {"lr": 0.03}, epochs, documents=documents)  # fmt: skip
+        study_id = f"study{len(ran)}"
+        ran.append(settings)
+        (folder := Path(settings.out) / "studies" / study_id).mkdir(parents=True)
+        StudyState(study_id, settings, parent, phase="finished").save(folder)
+        return SimpleNamespace(study_id=study_id, parent_run_id=parent)
+
+    monkeypatch.setattr(benchmark, "run_search", run_search_by_hand)
+    monkeypatch.setattr(reports, "write_reports", lambda out: [])
+    scale = dataclasses.replace(benchmark.SCALES["smoke"], pilot_extensions=1)
+    workloads = (("synthetic", "scratch"), ("synthetic_gauss10", "scratch"))
+    studies = benchmark.plan(scale, out, ("linear_decay_sgd", "refined"), workloads=workloads)
+    printed: list[str] = []
+    result = benchmark.run_benchmark(scale, studies, echo=printed.append)
+
+    pilots = [(s.workload, s.max_epochs) for s in ran if s.strategies == ("linear_decay_sgd",)]
+    assert pilots == [(workload, epochs) for workload, _ in workloads for epochs in (2, 4)]
+    refine_from = json.loads(benchmark.BenchmarkState.path(out, "smoke").read_text())["refine_from"]
+    tracker = tracking.open_existing_store(out)
+    for key, past in (("synthetic/scratch", "1"), ("synthetic_gauss10/scratch", "0")):
+        pilot = StudyState.load(out / "studies" / result.studies[f"{key}/pilot"] / STATE_FILE)
+        assert pilot.settings.max_epochs == 4  # the study refines from the longest pilot
+        (trial,) = tracker.trials_of(pilot.parent_run_id)
+        assert refine_from[key] == trial["run_id"]
+        assert tracker.run(trial["run_id"])["tags"]["dals.refined_past_transient"] == past
+    main_studies = [s for s in ran if "refined" in s.strategies]
+    assert [s.refine_from for s in main_studies] == list(refine_from.values())
+    again = [line for line in printed if "piloting again" in line]
+    assert [line.split(":")[0] for line in again] == [
+        "synthetic/scratch",
+        "synthetic_gauss10/scratch",
+    ]
+    assert again[0].endswith("not for the run's second half; piloting again for 4 epochs")
+    notes = [line for line in printed if line.startswith("note: trial")]
+    assert len(notes) == 1 and "still in its initial rise" in notes[0]  # gauss10's, at the cap
 
 
 def test_workloads_parse_as_workload_and_regime():

@@ -11,12 +11,14 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import search_spaces
 from dals_tune import tracking
 from dals_tune.cli import main
 from dals_tune.grad_norm_series import STEP_GRAD_NORMS, step_grad_norms
+from dals_tune.grad_norm_transient import initial_rise
 from dals_tune.refine import GRAD_NORMS_DOCUMENT, refine, registered_source
 from dals_tune.schedules import refined_schedule
 from dals_tune.study.preflight import resolve_strategies
@@ -125,6 +127,81 @@ def test_a_trial_reports_its_per_step_norms_and_the_driver_joins_them():
         "epoch_ends": [2, 5],
     }
     assert step_grad_norms([{"epoch": 1, "val_acc": 0.5}]) is None
+
+
+RISING = [0.31] * 16 + [0.38] * 16 + [0.94] * 16 + [1.26] * 16 + [1.42] * 16  # per epoch
+
+
+@pytest.mark.parametrize(
+    ("norms", "past", "settled"),
+    [
+        # Rising to the end (the 5-epoch CIFAR-10 pilot of docs/results.md), windows of 8,
+        # final level 1.42: the last window under 0.8 × 1.42 holds four 0.94s (steps 45-52),
+        # so it settles at the middle of steps 46-53, step 49 of 80: too late.
+        (RISING, False, 49),
+        ([1.0 + step / 10 for step in range(50)], False, 37),  # windows of 5, ends at 5.7
+        # Up from 1 to 3, then down to 2: below 1.6 while a window holds five 1s (up to
+        # steps 16-23); settled from steps 17-24, middle step 20.
+        ([1.0] * 20 + [3.0] * 20 + [2.0] * 40, True, 20),
+        ([5 - step / 20 for step in range(80)], True, 4),  # falling: settled from the start
+        ([2.0] * 40, True, 2),  # flat: windows of 4
+        # A spike in the first steps, then a rise from 1 to 4 over steps 21-80, ending at
+        # 3.82 (steps 73-80): the last window under 3.06 is steps 57-64, so step 61.
+        ([3.0] * 10 + [1.0] * 10 + list(np.linspace(1.0, 4.0, 60)), False, 61),
+        ([None, 1.0, math.nan, 2.0, 0.0, -1.0], False, 2),  # only 1.0 and 2.0 count
+        ([], False, None),  # nothing to tell it by
+    ],
+)  # fmt: skip
+def test_a_run_is_past_its_initial_rise_once_its_norm_stays_near_its_final_level(
+    norms, past, settled
+):
+    transient = initial_rise(norms)
+    assert (transient.past, transient.settled_step) == (past, settled)
+
+
+def test_a_noisy_plateau_has_settled_and_a_late_sag_unsettles_it():
+    plateau = [2.0 * (1.15 if step % 2 else 0.85) for step in range(90)]  # ±15 % around 2
+    norms = [0.5] * 10 + plateau  # windows of 10: medians ≥ 1.7 once four 0.5s at most
+    # are left in them, from the window of steps 7-16 (middle step 11) on
+    transient = initial_rise(norms)
+    assert (transient.past, transient.settled_step) == (True, 11)
+    norms[60:75] = [1.0] * 15  # half the final level, for longer than a window
+    assert not initial_rise(norms).past
+
+
+def test_a_long_run_is_judged_at_the_schedules_resolution():
+    rise, fall = np.linspace(1.0, 5.0, 30_000), np.linspace(5.0, 3.0, 30_000)
+    transient = initial_rise([*rise, *fall])  # its last window's median is 3.2; 0.8 × 3.2
+    assert transient.past and transient.steps == 60_000
+    assert 11_650 < transient.settled_step < 11_750  # = 2.56, which the rise crosses at 11,700
+    assert not initial_rise(list(rise)).past
+
+
+def test_refine_records_whether_its_trial_was_past_its_initial_rise(tmp_path, capsys):
+    runs = hand_built_store(tmp_path)  # the AdamW trial's norms fall from its first step
+    tracker = tracking.open_store(tmp_path)
+    epochs = [{"epoch": 1, "val_acc": 0.6}, {"epoch": 2, "val_acc": 0.7}]
+    rising = {"l1": RISING, "l2": RISING, "epoch_ends": [40, 80]}
+    short = tracker.log_trial(
+        runs["parent"], "c", "linear_decay_sgd", 2, "completed", {"lr": 0.03}, epochs,
+        documents={GRAD_NORMS_DOCUMENT: rising},
+    )  # fmt: skip
+    for run_id, past in ((runs["with_norms"], "1"), (short, "0")):
+        assert main(["refine", "--run", run_id, "--out", str(tmp_path)]) == 0
+        printed = capsys.readouterr().out
+        assert tracker.run(run_id)["tags"]["dals.refined_past_transient"] == past
+        saved = json.loads((tmp_path / "refined" / run_id / "refined_schedule.json").read_text())
+        assert saved["past_transient"] is (past == "1")
+        notes = [line for line in printed.splitlines() if line.startswith("note: ")]
+        if past == "1":
+            assert notes == []
+        else:
+            assert notes == [
+                f"note: trial {short} is still in its initial rise: its smoothed gradient norm "
+                "stays at 80% of its final level only from step 49 of 80 on, not for the run's "
+                "second half; the refined schedule assumes norms past that rise, so it comes "
+                "from a run too short for it (refine a longer run)"
+            ]
 
 
 @pytest.fixture(scope="module")

@@ -208,6 +208,33 @@ def test_strategy_lists_and_the_asha_grace_period():
     assert longest_warmup_epochs({"fixed_sgd": spaces["fixed_sgd"]}, 10) == 1
 
 
+def test_a_learning_rate_search_samples_the_lr_after_the_default_and_says_so(tmp_path):
+    """``--search lr``: each strategy's group samples its learning rate alone, its default
+    configuration first; a strategy without one runs once, and the budget names it."""
+    import search_spaces
+    from dals_tune.study import SearchSettings
+    from dals_tune.study.plans import search_plans
+    from dals_tune.study.preflight import check
+    from dals_tune.study.recording import budget, study_params
+
+    settings = SearchSettings(
+        workload="synthetic", strategies=("adamw", "prodigy_schedulefree"), samples=3,
+        max_epochs=2, subset=100, search="lr", out=str(tmp_path / "runs"),
+    )  # fmt: skip
+    checked = check(settings)
+    assert checked.spaces["adamw"].names == ("lr",)
+    (plan,) = search_plans(checked, "s", tmp_path)
+    adamw, single = plan.groups
+    assert (adamw.num_samples, single.num_samples) == (3, 1)
+    assert adamw.points_to_evaluate == [search_spaces.space_for("adamw").default_point()]
+    assert budget(checked) == (
+        "3 trials × 2 epochs per strategy (learning rates searched, the rest fixed); "
+        "1 trial at its defaults for prodigy_schedulefree (nothing to search)"
+    )
+    assert study_params(checked)["search"] == "lr"
+    assert not (tmp_path / "runs").exists()
+
+
 def test_each_strategy_gets_asha_rungs_from_its_own_warmup(tmp_path):
     """One ASHA per strategy, each with the grace period of its own longest warmup: a
     strategy without warmup is judged from the first epoch, DALS only after its warmup."""

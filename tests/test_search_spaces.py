@@ -19,6 +19,7 @@ from dals_tune import strategies
 from dals_tune.strategies import ACCEPTED
 from dals_tune.study.ray_tune import tune_param_space
 from search_spaces import (
+    LEARNING_RATES,
     NOTHING_TO_TUNE,
     SPECS,
     Parameter,
@@ -26,6 +27,7 @@ from search_spaces import (
     describe_markdown,
     joint_default_params,
     joint_define_by_run,
+    learning_rates_only,
     load_space_file,
     per_strategy_define_by_run,
     space_for,
@@ -417,6 +419,38 @@ def test_missing_space_file_is_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="does not exist") as error:
         load_space_file(path, ["dals"])
     assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+# --- a learning-rate-only search ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_a_learning_rate_search_keeps_the_declared_lr_ranges_and_fixes_the_rest(regime):
+    for strategy_id in strategies.REGISTRY:
+        full = space_for(strategy_id, regime)
+        narrowed = learning_rates_only(full)
+        kept = [name for name in full.names if name in LEARNING_RATES]
+        assert narrowed.names == tuple(kept), strategy_id
+        for name in kept:  # the same log-uniform range as the whole space's
+            assert narrowed.parameter(name) == full.parameter(name)
+            assert narrowed.parameter(name).log
+        assert narrowed.default_point() == full.default_point()  # the default run is the same
+        assert set(narrowed.fixed) == set(full.names) - set(kept)
+        if full.parameters and not kept:  # no learning rate: only the default, and why
+            assert strategies.get(strategy_id).family == "hyperparameter-free"
+            assert "no learning rate to search" in narrowed.reason
+    assert learning_rates_only(space_for("adabound", regime)).names == ("lr", "final_lr")
+
+
+def test_a_learning_rate_search_keeps_what_a_space_file_narrowed_or_fixed(tmp_path):
+    spaces = load_space_file(write(tmp_path, NARROWING_YAML), JOINT, "scratch")
+    dals = learning_rates_only(spaces["dals"])
+    assert dals.names == ("lr",) and (dals.parameter("lr").low, dals.parameter("lr").high) == (
+        0.01, 0.05,
+    )  # fmt: skip
+    assert dals.fixed["grokfast_lambda"] == 0  # the file's value, not the default
+    assert dals.fixed["momentum"] == space_for("dals").defaults["momentum"]
+    assert "eps" in learning_rates_only(spaces["adamw"]).fixed  # the file's added knob: default
 
 
 # --- the doc -------------------------------------------------------------------------------

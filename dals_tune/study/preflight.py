@@ -50,7 +50,8 @@ def check(settings: SearchSettings, warm_start: WarmStart | None = None) -> Chec
     """Refuse a study that cannot run with a one-line ``ValueError``, creating nothing:
     an unusable store, unknown strategies or workload, a missing dataset, a bad space file.
     With ``--warm-start``, its points: ``warm_start`` when given (those a resumed study chose
-    when it began), else read from the store."""
+    when it began), else read from the store. With ``search="lr"`` each space keeps its
+    learning rates only."""
     import search_spaces
     from dals_tune import tracking
 
@@ -68,6 +69,8 @@ def check(settings: SearchSettings, warm_start: WarmStart | None = None) -> Chec
         spaces = {
             sid: search_spaces.space_for(sid, regime, pinned.get(sid)) for sid in strategy_ids
         }
+    if settings.search == "lr":  # after the space file, which may narrow the ranges kept
+        spaces = {sid: search_spaces.learning_rates_only(space) for sid, space in spaces.items()}
     facts = workload.describe()
     checked = CheckedStudy(
         settings=settings,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dals_tune import strategies
 from dals_tune.grad_norm_series import step_grad_norms
 from dals_tune.study.outcomes import TrialOutcome, is_default
+from dals_tune.study.plans import samples_for
 from dals_tune.study.preflight import CheckedStudy
 from dals_tune.study.samplers import describe_sampler, searcher_for
 from dals_tune.study.warm_start import source_tags
@@ -43,10 +44,26 @@ def study_tags(checked: CheckedStudy) -> dict[str, Any]:
         SAMPLER_TAG: describe_sampler(searcher, settings.seed),
         SCHEDULER_TAG: settings.scheduler,
         MODE_TAG: settings.mode,
-        BUDGET_TAG: f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
+        BUDGET_TAG: budget(checked),
         SEED_TAG: settings.seed,
         **checked.objective.describe(),  # METRIC_TAG, METRIC_MODE_TAG, TARGET_TAG
     }
+
+
+def budget(checked: CheckedStudy) -> str:
+    """The study's budget in words, for its tag and so its leaderboard's notes: trials and
+    epochs per strategy, what the trials search, and which strategies run one trial at their
+    defaults because their space has nothing to search (``plans.samples_for``)."""
+    settings = checked.settings
+    text = f"{settings.samples} trials × {settings.max_epochs} epochs per strategy"
+    if settings.search == "lr":
+        text += " (learning rates searched, the rest fixed)"
+    if settings.mode == "joint" or settings.samples == 1:
+        return text
+    single = [sid for sid in checked.strategy_ids if samples_for(checked, sid) == 1]
+    if single:
+        text += f"; 1 trial at its defaults for {', '.join(single)} (nothing to search)"
+    return text
 
 
 def study_params(checked: CheckedStudy) -> dict[str, Any]:
@@ -56,6 +73,7 @@ def study_params(checked: CheckedStudy) -> dict[str, Any]:
         "samples": settings.samples,
         "max_epochs": settings.max_epochs,
         "seeds": settings.seeds,
+        "search": settings.search,
         "cpus_per_trial": settings.cpus_per_trial,
         "gpus_per_trial": settings.gpus_per_trial,
         "space_file": settings.space_file or "",
@@ -93,6 +111,8 @@ def record_trial(
         tags[SOURCE_TRIAL_TAG] = best_configs.get(strategy_id, {}).get("trial_id", "")
     if strategies.get(strategy_id).needs_source_run:
         tags[REFINE_FROM_TAG] = checked.settings.refine_from
+        if checked.refine_source is not None:
+            tags.update(checked.refine_source.transient_tag())
     norms = step_grad_norms(outcome.epochs)
     tracker.log_trial(
         parent_run_id,

@@ -28,6 +28,9 @@ from dals_tune.trial import (
 MODES = ("per-strategy", "joint")
 SCHEDULERS = ("asha", "fifo", "pbt")
 SEARCHERS = tuple(SAMPLERS)  # optuna (TPE), gp, random: dals_tune.study.samplers
+# What a study's trials sample: every parameter of each strategy's space, or its learning
+# rates alone with the rest at their defaults (search_spaces.learning_rates_only).
+SEARCHES = ("all", "lr")
 STATE_FILE = "study.json"
 # The quick default study of `python -m dals_tune search` with no arguments: a strategy from
 # each generation but the last, a few trials each, on the synthetic task.
@@ -99,6 +102,7 @@ class SearchSettings(WorkloadSpec):
     mode: str = _study("per-strategy", _choice(MODES))
     scheduler: str = _study("asha", _choice(SCHEDULERS))
     searcher: str = _study("optuna", _choice(SEARCHERS))
+    search: str = _study("all", _choice(SEARCHES))
     cpus_per_trial: float = _study(1.0, _of_kind(float))
     gpus_per_trial: float = _study(0.0, _of_kind(float))
     address: str | None = _study(None, _of_kind(str, optional=True))

@@ -52,6 +52,7 @@ CLASSES = (
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 CROP_PADDING = 4
+BATCH_SIZE = 128  # examples per training step unless --batch-size says otherwise
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 TREE_FOLDERS = ("cifar10/CIFAR-10-images", "CIFAR-10-images", "cifar10")
 BATCH_FOLDERS = ("cifar-10-batches-py", "cifar10/cifar-10-batches-py")
@@ -81,7 +82,7 @@ def build_cifar10(config: WorkloadConfig) -> Workload:
         objective=Objective(target=0.75),
         seed=config.seed,
         device=config.device,
-        batch_size=config.batch_size or 128,
+        batch_size=config.batch_size or BATCH_SIZE,
         eval_batch_size=1000,
         train_split=carved.train,
         val_split=carved.val,

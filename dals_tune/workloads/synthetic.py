@@ -31,6 +31,7 @@ from dals_tune.workloads.splits import carve_splits
 LINEAR_POINTS, XOR_POINTS, SYNTHETIC_TEST_POINTS = 10_000, 10_000, 2_000
 GAUSS10_TRAIN_POINTS, GAUSS10_TEST_POINTS = 8_000, 2_000
 SIGNAL_DIMS, NOISE_DIMS, SIGNAL_MEAN, NOISE_STD = 10, 54, 3.0, 0.1
+BATCH_SIZE = 128  # examples per training step unless --batch-size says otherwise
 
 
 def linear_rule(x: np.ndarray) -> np.ndarray:
@@ -112,7 +113,7 @@ def _build(
         objective=Objective(target=target_accuracy),
         seed=config.seed,
         device=config.device,
-        batch_size=config.batch_size or 128,
+        batch_size=config.batch_size or BATCH_SIZE,
         eval_batch_size=4096,
         train_split=carved.train,
         val_split=carved.val,
