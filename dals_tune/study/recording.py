@@ -42,10 +42,22 @@ def study_tags(checked: CheckedStudy) -> dict[str, Any]:
         SAMPLER_TAG: describe_sampler(searcher, settings.seed),
         SCHEDULER_TAG: settings.scheduler,
         MODE_TAG: settings.mode,
-        BUDGET_TAG: f"{settings.samples} trials × {settings.max_epochs} epochs per strategy",
+        BUDGET_TAG: study_budget(checked),
         SEED_TAG: settings.seed,
         **checked.objective.describe(),  # METRIC_TAG, METRIC_MODE_TAG, TARGET_TAG
     }
+
+
+def study_budget(checked: CheckedStudy) -> str:
+    """The parent run's budget tag: per strategy, or for a race (``dals_tune.study.race``)
+    the per-strategy budget as its cap, raced by successive halving."""
+    settings = checked.settings
+    per_strategy = f"{settings.samples} trials × {settings.max_epochs} epochs per strategy"
+    if settings.mode != "race":
+        return per_strategy
+    from dals_tune.study.race import ETA
+
+    return f"race, at most {per_strategy} in all (successive halving, η = {ETA})"
 
 
 def study_params(checked: CheckedStudy) -> dict[str, Any]:
@@ -75,13 +87,15 @@ def record_trial(
     outcome: TrialOutcome,
     checked: CheckedStudy,
     best_configs: Mapping[str, Mapping[str, Any]],
+    extra_tags: Mapping[str, Any] | None = None,
 ) -> None:
     """Log one judged trial as a child of the study's run (idempotent: a trial already
-    logged is left as it is). A seed re-run is keyed by its strategy and seed."""
+    logged is left as it is). A seed re-run is keyed by its strategy and seed. ``extra_tags``:
+    what the trial's Tuner run adds (a race's round)."""
     from dals_tune.refine import GRAD_NORMS_DOCUMENT
 
     strategy_id, rerun = outcome.strategy, outcome.kind == "rerun"
-    tags: dict[str, Any] = {NODE_ID_TAG: outcome.node_id or ""}
+    tags: dict[str, Any] = {NODE_ID_TAG: outcome.node_id or "", **(extra_tags or {})}
     if not rerun and is_default(outcome, checked.spaces.get(strategy_id)):
         tags[DEFAULT_TAG] = "1"
     if rerun:

@@ -25,7 +25,7 @@ from dals_tune.trial import (
     check_fields,
 )
 
-MODES = ("per-strategy", "joint")
+MODES = ("per-strategy", "joint", "race")  # race: dals_tune.study.race
 SCHEDULERS = ("asha", "fifo", "pbt")
 SEARCHERS = tuple(SAMPLERS)  # optuna (TPE), gp, random: dals_tune.study.samplers
 STATE_FILE = "study.json"
@@ -114,6 +114,11 @@ class SearchSettings(WorkloadSpec):
             raise ValueError(
                 "--scheduler pbt mutates one strategy's knobs; use it with --mode per-strategy"
             )
+        if self.mode == "race" and self.scheduler == "pbt":
+            raise ValueError(
+                "--mode race goes on with each strategy's searcher from round to round, and "
+                "--scheduler pbt takes none; race with --scheduler asha or fifo"
+            )
 
     def trial(self, regime: str | None, **changes: Any) -> TrialSpec:
         """A trial of this study: its workload part at ``regime`` (None: the workload's own)
@@ -131,6 +136,9 @@ class StudyState:
     parent_run_id: str | None = None
     phase: str = "search"  # search | reruns | finished
     best_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # --mode race: the rounds finished so far (study.race.RaceRound.as_record), so that a
+    # resumed race goes on from the round it was in.
+    race_rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, folder: Path) -> None:
         data = {**dataclasses.asdict(self), "settings": dataclasses.asdict(self.settings)}
