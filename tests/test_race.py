@@ -50,6 +50,8 @@ def test_a_strategy_tied_with_the_leader_is_never_dropped_whatever_its_rank():
     assert dropped({"a": 0.90, "b": 0.89, "c": 0.88, "d": 0.70}) == ["d"]
     # The whole field within the floor: nobody goes.
     assert dropped({"a": 0.90, "b": 0.89, "c": 0.88}) == []
+    group = race.tie_group(standings({"c": 0.88, "d": 0.70, "a": 0.90}), "cda", ACCURACY, 1000)
+    assert group == ["a", "c"]  # the leader first
 
 
 def test_no_round_drops_more_than_half_the_field():
@@ -83,40 +85,60 @@ def test_a_strategy_without_a_usable_trial_ranks_last():
 # ----- the trials of each round -----------------------------------------------------------------
 
 
+def done(*rounds: tuple[dict[str, int], list[str], list[str]]) -> list[RaceRound]:
+    """Finished rounds from (trials, dropped, tie group) each."""
+    return [
+        RaceRound(index, trials, {}, tuple(out), tuple(tied))
+        for index, (trials, out, tied) in enumerate(rounds)
+    ]
+
+
 def test_round_zero_runs_every_strategy_once():
-    assert race.round_trials(0, ["a", "b", "free"], ["a", "b"], 0, 13) == {
-        "a": 1,
-        "b": 1,
-        "free": 1,
-    }
+    assert race.next_round([], ["a", "b", "free"], ["a", "b"], 13) == {"a": 1, "b": 1, "free": 1}
 
 
 def test_later_rounds_give_each_tunable_survivor_eta_to_the_r_cut_to_the_budget():
     # B = 18 (3 strategies × 6); t_r = min(2^r, ⌊(18 − S_r)/m_r⌋).
-    assert race.round_trials(1, ["a", "b"], ["a", "b"], 3, 18) == {"a": 2, "b": 2}
-    assert race.round_trials(2, ["a", "b", "c"], ["a", "b", "c"], 9, 18) == {
-        "a": 3,
-        "b": 3,
-        "c": 3,
-    }
-    assert race.round_trials(3, ["a", "b"], ["a", "b"], 17, 18) == {}  # ⌊1/2⌋ = 0: over
+    ids = ["a", "b", "c"]
+    zero = ({"a": 1, "b": 1, "c": 1}, ["c"], ["a"])
+    assert race.next_round(done(zero), ids, ids, 18) == {"a": 2, "b": 2}
+    kept = ({"a": 1, "b": 1, "c": 1}, [], ["a"])
+    one = ({"a": 2, "b": 2, "c": 2}, [], ["a", "b"])
+    assert race.next_round(done(kept, one), ids, ids, 18) == {"a": 3, "b": 3, "c": 3}
+    two = ({"a": 3, "b": 3, "c": 3}, ["c"], ["a"])
+    assert race.next_round(done(kept, one, two), ids, ids, 18) == {}  # ⌊0/2⌋ = 0: over
     # A survivor with nothing to tune keeps its one trial and gets none.
-    assert race.round_trials(1, ["a", "free"], ["a"], 3, 13) == {"a": 2}
-    assert race.round_trials(1, ["free", "other_free"], [], 2, 2) == {}
-    assert race.round_trials(1, ["a"], ["a"], 3, 18) == {}  # one left: the race is over
+    assert race.next_round(done(({"a": 1, "free": 1}, [], ["a"])), ["a", "free"], ["a"], 7) == {
+        "a": 2
+    }
+    free = ({"free": 1, "other": 1}, [], ["free"])
+    assert race.next_round(done(free), ["free", "other"], [], 2) == {}
+    assert race.next_round(done(zero, ({"a": 2, "b": 2}, ["b"], ["a"])), ids, ids, 18) == {}
+
+
+def test_one_tie_group_ends_the_race_only_after_a_round_of_search():
+    ids = ["a", "b", "c"]
+    zero = ({"a": 1, "b": 1, "c": 1}, ["c"], ["a", "b"])  # the defaults of a and b are tied
+    assert race.next_round(done(zero), ids, ids, 18) == {"a": 2, "b": 2}
+    tied = ({"a": 2, "b": 2}, [], ["b", "a"])
+    assert race.next_round(done(zero, tied), ids, ids, 18) == {}  # their re-runs decide
+    apart = ({"a": 2, "b": 2}, [], ["b"])  # not tied, but b is in the top ⌈2/2⌉: kept
+    assert race.next_round(done(zero, apart), ids, ids, 18) == {"a": 4, "b": 4}
 
 
 def schedule(n: int, samples: int, keep: list[int]) -> list[int]:
-    """The trials of each round when ``keep[r]`` strategies survive round r."""
+    """The trials of each round when ``keep[r]`` strategies survive round r, none tied."""
     ids = [f"s{index}" for index in range(n)]
-    rounds: list[int] = []
+    rounds: list[RaceRound] = []
     alive = ids
     for index in range(20):
-        trials = race.round_trials(index, alive, ids, sum(rounds), n * samples)
+        trials = race.next_round(rounds, ids, ids, n * samples)
         if not trials:
-            return rounds
-        rounds.append(sum(trials.values()))
-        alive = alive[: keep[index]] if index < len(keep) else alive
+            return [sum(r.trials.values()) for r in rounds]
+        kept = alive[: keep[index]] if index < len(keep) else alive
+        out = tuple(sid for sid in alive if sid not in kept)
+        rounds.append(RaceRound(index, trials, {}, out, (kept[0],)))
+        alive = kept
     raise AssertionError("the race did not end")
 
 
@@ -159,9 +181,10 @@ def test_the_standing_is_the_trial_the_seed_reruns_would_repeat():
 
 def test_rounds_survive_the_study_state_and_say_who_is_left():
     rounds = [
-        RaceRound(0, {"a": 1, "b": 1, "c": 1}, standings({"a": 0.9, "b": 0.8, "c": 0.5}), ("c",)),
-        RaceRound(1, {"a": 2, "b": 2}, standings({"a": 0.92, "b": 0.81}), ("b",)),
-    ]
+        RaceRound(0, {"a": 1, "b": 1, "c": 1}, standings({"a": 0.9, "b": 0.8, "c": 0.5}),
+                  ("c",), ("a", "b")),
+        RaceRound(1, {"a": 2, "b": 2}, standings({"a": 0.92, "b": 0.81}), ("b",), ("a",)),
+    ]  # fmt: skip
     saved = json.loads(json.dumps([r.as_record() for r in rounds]))
     assert [RaceRound.from_record(record) for record in saved] == rounds
     assert race.survivors(["a", "b", "c"], rounds) == ["a"]
@@ -222,3 +245,28 @@ def test_other_studies_have_no_dropped_strategies(mode):
     )
     assert study.dropped_rounds == {}
     assert [row.dropped_in_round for row in leaderboard(study)] == [None, None]
+
+
+# ----- a round's Tuner run ----------------------------------------------------------------------
+
+
+def test_a_round_is_the_per_strategy_run_of_the_raced_strategies(tmp_path):
+    from dals_tune.study import plans
+    from dals_tune.study.preflight import check
+    from dals_tune.study.settings import SearchSettings
+
+    settings = SearchSettings(
+        workload="synthetic", strategies=("adamw", "cosine_sgd", "fixed_sgd"), subset=100,
+        mode="race", seed=5, out=str(tmp_path / "runs"),
+    )  # fmt: skip
+    checked = check(settings)
+    first = plans.race_round_plan(checked, "s", tmp_path, 0, {"adamw": 1, "cosine_sgd": 1})
+    later = plans.race_round_plan(checked, "s", tmp_path, 2, {"adamw": 4, "cosine_sgd": 4})
+    assert (first.name, later.name) == ("race-round-0", "race-round-2")
+    assert [group.key for group in later.groups] == ["adamw", "cosine_sgd"]  # not fixed_sgd
+    assert [group.num_samples for group in later.groups] == [4, 4] and later.num_samples == 8
+    assert all(len(group.points_to_evaluate) == 1 for group in first.groups)  # the defaults
+    assert all(not group.points_to_evaluate for group in later.groups)
+    assert (first.seed, later.seed) == (5, 7)  # seed + r: no round repeats the last one's draws
+    assert first.optuna_study == later.optuna_study == "s"  # one Optuna study per strategy
+    assert not (tmp_path / "runs").exists()

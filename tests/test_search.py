@@ -241,8 +241,8 @@ def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
         (["--max-epochs", "0"], "--max-epochs must be a positive integer"),
         (["--address", "127.0.0.1:9"], "cannot reach the Ray cluster"),
         (["--mode", "joint", "--scheduler", "pbt"], "use it with --mode per-strategy"),
-        (["--mode", "race", "--scheduler", "pbt"], "race with --scheduler asha or fifo"),
         (["--resume"], "no interrupted study"),
+        (["--mode", "race", "--scheduler", "pbt"], "race with --scheduler asha or fifo"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, arguments, message):

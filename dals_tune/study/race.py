@@ -28,8 +28,11 @@ trials, and what they would have spent goes to the contenders. The rule, pure Py
   the validation split; a metric without a floor ties only at an equal value), *and* outside
   the top ⌈n_r / η⌉. So a strategy tied with the leader is never dropped, and no round drops
   more than half of the field on one noisy comparison.
-- **End.** The race ends when one strategy is left, when no survivor has anything left to
-  tune (m_r = 0), or when the budget left cannot give each one more trial (t_r = 0). The
+- **End.** The race ends when one strategy is left; when, after a round of search
+  (r ≥ 1), the survivors are all in the leader's tie group, since the validation split can
+  no longer separate them and their seed re-runs will (round 0 compares defaults only, and
+  "which strategy" includes tuning it); when no survivor has anything left to tune
+  (m_r = 0); or when the budget left cannot give each one more trial (t_r = 0). The
   survivors go on to the seed re-runs; the dropped ones are reported after them.
 """
 
@@ -79,12 +82,14 @@ class Standing:
 @dataclass(frozen=True)
 class RaceRound:
     """One finished round: the strategies raced, the trials each got, every raced
-    strategy's standing after it, and those dropped on its results."""
+    strategy's standing after it, those dropped on its results and the leader's tie group
+    after it (the leader first)."""
 
     index: int
     trials: dict[str, int]
     standings: dict[str, Standing]
     dropped: tuple[str, ...] = field(default_factory=tuple)
+    tied: tuple[str, ...] = field(default_factory=tuple)
 
     def as_record(self) -> dict[str, Any]:
         """The round as the study state saves it (``StudyState.race_rounds``)."""
@@ -93,6 +98,7 @@ class RaceRound:
             "trials": dict(self.trials),
             "standings": {sid: s.as_record() for sid, s in self.standings.items()},
             "dropped": list(self.dropped),
+            "tied": list(self.tied),
         }
 
     @classmethod
@@ -104,27 +110,30 @@ class RaceRound:
                 sid: Standing.from_record(s) for sid, s in record.get("standings", {}).items()
             },
             dropped=tuple(record.get("dropped", ())),
+            tied=tuple(record.get("tied", ())),
         )
 
 
-def round_trials(
-    index: int,
-    survivors: Sequence[str],
+def next_round(
+    rounds: Sequence[RaceRound],
+    strategy_ids: Sequence[str],
     tunable: Sequence[str],
-    spent: int,
     budget: int,
     eta: int = ETA,
 ) -> dict[str, int]:
-    """Round ``index``'s trials per strategy (module docstring): one each in round 0; then
-    t_r = min(η^r, ⌊(B − S_r)/m_r⌋) for each survivor in ``tunable``. Empty when the race is
-    over: one survivor left, none with anything to tune, or too little budget for one more
-    trial each."""
+    """The trials per strategy of the round after ``rounds`` (module docstring): one each in
+    round 0; then t_r = min(η^r, ⌊(B − S_r)/m_r⌋) for each survivor in ``tunable``. Empty
+    when the race is over: one survivor left, the survivors one tie group after a round of
+    search, none with anything to tune, or too little budget for one more trial each."""
+    index, alive = len(rounds), survivors(strategy_ids, rounds)
     if index == 0:
-        return {sid: 1 for sid in survivors}
-    contenders = [sid for sid in survivors if sid in tunable]
-    if len(survivors) <= 1 or not contenders:
+        return {sid: 1 for sid in alive}
+    if len(alive) <= 1 or (index >= 2 and set(alive) <= set(rounds[-1].tied)):
         return {}
-    each = min(eta**index, (budget - spent) // len(contenders))
+    contenders = [sid for sid in alive if sid in tunable]
+    if not contenders:
+        return {}
+    each = min(eta**index, (budget - spent(rounds)) // len(contenders))
     return {sid: each for sid in contenders} if each > 0 else {}
 
 
@@ -169,6 +178,20 @@ def ranking(
     return sorted(raced, key=key)
 
 
+def tie_group(
+    standings: Mapping[str, Standing | None], raced: Sequence[str], objective: Objective,
+    val_size: int | None,
+) -> list[str]:  # fmt: skip
+    """The leader of ``raced`` and the strategies tied with it, by the tie rule of
+    :mod:`dals_tune.reports.ties` applied to single values (one run each: the noise floor)."""
+    usable = [
+        (sid, Sample(mean=standings[sid].value, std=math.nan, runs=1))
+        for sid in ranking(standings, raced, objective)
+        if standings.get(sid) is not None and math.isfinite(standings[sid].value)
+    ]
+    return first_place_group(usable, objective, val_size)
+
+
 def dropped_after(
     standings: Mapping[str, Standing | None],
     raced: Sequence[str],
@@ -177,14 +200,9 @@ def dropped_after(
     eta: int = ETA,
 ) -> list[str]:
     """The strategies of ``raced`` that stop receiving trials (module docstring): outside
-    the leader's tie group of single values and outside the top ⌈n_r/η⌉; in ranking order."""
+    the leader's tie group and outside the top ⌈n_r/η⌉; in ranking order."""
     order = ranking(standings, raced, objective)
-    usable = [
-        (sid, Sample(mean=standings[sid].value, std=math.nan, runs=1))
-        for sid in order
-        if standings.get(sid) is not None and math.isfinite(standings[sid].value)
-    ]
-    tied = set(first_place_group(usable, objective, val_size))
+    tied = set(tie_group(standings, raced, objective, val_size))
     top = set(order[: math.ceil(len(order) / eta)])
     return [sid for sid in order if sid not in tied and sid not in top]
 

@@ -32,11 +32,10 @@ def run_race(runner: _StudyRunner) -> dict[str, dict[str, Any]]:
     tunable = [sid for sid in ids if checked.spaces[sid].parameters]
     rounds = [RaceRound.from_record(record) for record in state.race_rounds]
     while True:
-        alive = race.survivors(ids, rounds)
-        trials = race.round_trials(len(rounds), alive, tunable, race.spent(rounds), budget)
+        trials = race.next_round(rounds, ids, tunable, budget)
         if not trials:
             break
-        rounds.append(_run_round(runner, rounds, alive, trials))
+        rounds.append(_run_round(runner, rounds, race.survivors(ids, rounds), trials))
         _save(runner, rounds)
         left = budget - race.spent(rounds)
         runner.progress.planned = runner.progress.done + left + _reruns(runner, rounds)
@@ -54,7 +53,7 @@ def _run_round(
     """Run round ``len(rounds)``; return it with the standings after it and who is dropped."""
     checked, objective = runner.checked, runner.checked.objective
     index = len(rounds)
-    each = max(trials.values())  # every raced strategy gets the same (race.round_trials)
+    each = max(trials.values())  # every raced strategy gets the same (race.next_round)
     runner.echo(f"race round {index}: {', '.join(trials)}, {each} trial(s) each")
     plan = plans.race_round_plan(checked, runner.state.study_id, runner.out, index, trials)
     outcomes = runner._run(plan, {RACE_ROUND_TAG: index})
@@ -65,14 +64,16 @@ def _run_round(
     }
     val_size = validation_size_of(study_params(checked))
     dropped = race.dropped_after(standings, alive, objective, val_size)
+    tied = race.tie_group(standings, alive, objective, val_size)
     order = race.ranking(standings, alive, objective)
     runner.echo(
         f"race round {index} done: "
         + ", ".join(f"{sid} {_shown(standings.get(sid))}" for sid in order)
-        + (f"; dropped {', '.join(dropped)}" if dropped else "; none dropped")
+        + f"; tied with the leader: {', '.join(tied[1:]) or 'none'}"
+        + f"; dropped: {', '.join(dropped) or 'none'}"
     )
     kept = {sid: standing for sid, standing in standings.items() if standing is not None}
-    return RaceRound(index, dict(trials), kept, tuple(dropped))
+    return RaceRound(index, dict(trials), kept, tuple(dropped), tuple(tied))
 
 
 def _save(runner: _StudyRunner, rounds: list[RaceRound]) -> None:
