@@ -115,7 +115,13 @@ def add_search_command(commands: Any) -> None:
     search.add_argument(
         "--seeds", type=int, default=defaults.seeds, help="seed re-runs of each best config"
     )
-    search.add_argument("--mode", choices=MODES, default=defaults.mode)
+    search.add_argument(
+        "--mode",
+        choices=MODES,
+        default=defaults.mode,
+        help="per-strategy: --samples trials each; joint: one study that picks the strategy "
+        "too; race: successive halving over the strategies within the per-strategy budget",
+    )
     search.add_argument("--scheduler", choices=SCHEDULERS, default=defaults.scheduler)
     search.add_argument(
         "--searcher",

@@ -47,6 +47,9 @@ TIED_WITH_TAG = "dals.tied_with"
 # parent's metric of the same value drops the "dals." (Objective.winner_metric).
 WINNER_VALUE_TAG = "dals.winner_val_{metric}"
 WINNER_VAL_ACC_TAG = WINNER_VALUE_TAG.format(metric="acc")  # an accuracy study's
+# A race's (--mode race): the round whose results dropped a strategy from it, one tag per
+# dropped strategy (``dals.dropped_in_round.adamw`` = "1"); survivors have none.
+DROPPED_IN_ROUND_TAG = "dals.dropped_in_round.{strategy}"
 # MLflow's own: the run's description, shown first on its page (Markdown). On a study's
 # parent run: the winner, the leaderboard and the plots attached (``Tracker.finish_study``).
 DESCRIPTION_TAG = "mlflow.note.content"
@@ -72,6 +75,7 @@ WARM_START_FROM_TAG = "warm_start_from"
 NODE_ID_TAG = "node_id"  # the Ray node the trial ran on
 SOURCE_TRIAL_TAG = "source_trial"  # a seed re-run's: the trial whose configuration it repeats
 REFINE_FROM_TAG = "refine_from"  # a refined trial's: the run its gradient norms come from
+RACE_ROUND_TAG = "race_round"  # a race's trial: the round it ran in (0: the defaults)
 # Set by ``refine`` on the trial a refined schedule was computed from.
 REFINED_TAG = "dals.refined"  # "1" once the schedule's files are attached
 REFINED_BASE_TAG = "dals.refined_base"  # sgd | adamw

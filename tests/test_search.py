@@ -155,6 +155,83 @@ def test_joint_mode_records_the_chosen_strategy_and_honours_a_space_file(tmp_pat
         assert not any("." in name for name in trial["params"])  # plain names only
 
 
+CRIPPLED = "lr: {low: 1.0e-6, high: 2.0e-6, log: true}"  # an SGD that cannot learn in 2 epochs
+
+
+@pytest.mark.slow
+def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
+    tmp_path, monkeypatch
+):
+    """adamw against two SGDs whose LR is too small to learn: round 0 drops the worse SGD
+    (outside adamw's tie group and the top ⌈3/2⌉ = 2), round 1 gives the two left
+    min(2, ⌊(9 − 3)/2⌋) = 2 trials each and drops the other; one is left, the race ends. The
+    driver is stopped once after round 0's Tuner run, before its results were judged: the
+    resumed race restores that run without training it again."""
+    from dals_tune.study import race
+
+    out, space = tmp_path / "runs", tmp_path / "space.yaml"
+    space.write_text(f"fixed_sgd:\n  {CRIPPLED}\ncosine_sgd:\n  {CRIPPLED}\n")
+    judged = race.dropped_after
+
+    def stopped_once(*args, **kwargs):
+        monkeypatch.setattr(race, "dropped_after", judged)
+        raise RuntimeError("driver stopped")
+
+    monkeypatch.setattr(race, "dropped_after", stopped_once)
+    argv = [
+        "search", "--mode", "race", "--strategies", "adamw,fixed_sgd,cosine_sgd",
+        "--samples", "3", "--max-epochs", "2", "--seeds", "0", "--subset", "1000",
+        "--eval-subset", "500", "--scheduler", "fifo", "--space", str(space), "--out", str(out),
+    ]  # fmt: skip
+    with pytest.raises(RuntimeError, match="driver stopped"):
+        main(argv)
+    (state_file,) = (out / "studies").glob("*/study.json")
+    assert json.loads(state_file.read_text())["race_rounds"] == []
+    (parent,) = studies_in(out)
+    first = {t["tags"]["trial_id"] for t in tracking.open_store(out).trials_of(parent["run_id"])}
+    assert len(first) == 3
+
+    assert main(["search", "--resume", "--out", str(out)]) == 0
+    state = json.loads(state_file.read_text())
+    assert state["phase"] == "finished"
+    done = state["race_rounds"]
+    assert len(done) == 2  # one strategy left after round 1
+    (first_out,), (second_out,) = done[0]["dropped"], done[1]["dropped"]
+    assert {first_out, second_out} == {"fixed_sgd", "cosine_sgd"}
+    assert done[0]["trials"] == {"adamw": 1, "fixed_sgd": 1, "cosine_sgd": 1}
+    assert done[1]["trials"] == {"adamw": 2, second_out: 2}
+    assert set(state["best_configs"]) == {"adamw"}  # the survivor's, for its seed re-runs
+
+    tracker = tracking.open_store(out)
+    (parent,) = tracker.all_studies()
+    assert parent["tags"]["mode"] == "race"
+    assert parent["tags"]["dals.winner"] == "adamw"
+    assert parent["tags"][f"dals.dropped_in_round.{first_out}"] == "0"
+    assert parent["tags"][f"dals.dropped_in_round.{second_out}"] == "1"
+    trials = tracker.trials_of(parent["run_id"])
+    assert len({t["tags"]["dals.key"] for t in trials}) == len(trials) == 7  # none doubled
+    assert {t["tags"]["trial_id"] for t in trials} >= first  # round 0 kept as recorded
+    rounds = sorted((t["tags"]["strategy"], t["tags"]["race_round"]) for t in trials)
+    assert rounds == sorted(
+        [("adamw", "0"), ("adamw", "1"), ("adamw", "1"), (first_out, "0"), (second_out, "0"),
+         (second_out, "1"), (second_out, "1")]
+    )  # fmt: skip
+    assert len(list((out / "ray").rglob("result.json"))) == 7  # no trial trained twice
+    # Each strategy's Optuna study went on across the rounds, with no configuration twice.
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    adamw = optuna.load_study(study_name=f"{state['study_id']}-adamw", storage=storage)
+    assert len(adamw.trials) == 3
+    assert len({json.dumps(t.params, sort_keys=True) for t in adamw.trials}) == 3
+
+    rows = study_leaderboard(tracker, parent["run_id"])
+    assert [(row.strategy, row.dropped_in_round) for row in rows] == [
+        ("adamw", None), (second_out, 1), (first_out, 0)
+    ]  # fmt: skip
+    with open(state_file.parent / "leaderboard.csv") as file:
+        table = {row["strategy"]: row for row in csv.DictReader(file)}
+    assert table[first_out]["dropped_in_round"] == "0" and table["adamw"]["dropped_in_round"] == ""
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -165,6 +242,7 @@ def test_joint_mode_records_the_chosen_strategy_and_honours_a_space_file(tmp_pat
         (["--address", "127.0.0.1:9"], "cannot reach the Ray cluster"),
         (["--mode", "joint", "--scheduler", "pbt"], "use it with --mode per-strategy"),
         (["--resume"], "no interrupted study"),
+        (["--mode", "race", "--scheduler", "pbt"], "race with --scheduler asha or fifo"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, arguments, message):

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dals_tune.objective import Objective
 from dals_tune.reports.study_runs import (
@@ -58,6 +58,9 @@ class LeaderboardRow:
     - ``runs``: the usable result runs the means are over.
     - ``tied_with``: for a member of the first place's tie group (:mod:`~dals_tune.reports.ties`,
       all of them rank 1), the other members, comma-separated; empty for everyone else.
+    - ``dropped_in_round``: in a race (``--mode race``), the round whose results dropped the
+      strategy (it had no trials after it and no re-runs); None for a survivor and in any
+      other study.
     """
 
     rank: int
@@ -79,6 +82,7 @@ class LeaderboardRow:
     note: str
     runs: int = 0
     tied_with: str = ""
+    dropped_in_round: int | None = None
 
 
 def study_leaderboard(tracker: Tracker, parent_run_id: str) -> list[LeaderboardRow]:
@@ -90,14 +94,26 @@ def leaderboard(study: StudyRuns) -> list[LeaderboardRow]:
     """Rank the strategies of ``study`` (see :func:`rank_key`). The first place is shared:
     the leader and every strategy its runs cannot separate from it
     (:func:`~dals_tune.reports.ties.first_place_group`) rank 1 and come first, then the rest
-    in order, ranked by position."""
+    in order, ranked by position. In a race the strategies dropped from it come after the
+    survivors, by their best trial, and never share the first place."""
     objective = study.objective
+    dropped = study.dropped_rounds
     rows = [
-        strategy_row(name, [run for run in study.runs if run.strategy == name], objective)
+        dropped_row(
+            strategy_row(name, [run for run in study.runs if run.strategy == name], objective),
+            dropped.get(name),
+        )
         for name in study.strategies
     ]
-    ordered = sorted(rows, key=lambda row: rank_key(row, objective))
-    usable = [(row.strategy, sample_of(row)) for row in ordered if not row.failed]
+    ordered = sorted(
+        rows,
+        key=lambda row: (row.failed, row.dropped_in_round is not None, rank_key(row, objective)),
+    )
+    usable = [
+        (row.strategy, sample_of(row))
+        for row in ordered
+        if not row.failed and row.dropped_in_round is None
+    ]
     group = first_place_group(usable, objective, validation_size(study))
     ordered = [row for row in ordered if row.strategy in group] + [
         row for row in ordered if row.strategy not in group
@@ -124,17 +140,31 @@ def rank_key(row: LeaderboardRow, objective: Objective) -> tuple[bool, float, fl
     return (row.failed, -score_or_worst(objective, row.val_mean), spread, row.strategy)
 
 
+def dropped_row(row: LeaderboardRow, dropped_in_round: int | None) -> LeaderboardRow:
+    """A race's row with the round its strategy was dropped in, the note saying so; the row
+    unchanged for a survivor."""
+    if dropped_in_round is None:
+        return row
+    note = f"dropped from the race after round {dropped_in_round}; {row.note}"
+    return replace(row, dropped_in_round=dropped_in_round, note=note)
+
+
 def sample_of(row: LeaderboardRow) -> Sample:
     """The row's validation values as the tie test takes them."""
     return Sample(mean=row.val_mean, std=row.val_std, runs=row.runs)
 
 
 def validation_size(study: StudyRuns) -> int | None:
-    """How many examples the study's validation values are measured on: its ``val_size``
-    param; with ``--folds`` every example of the training pool is validated once per epoch
-    (by the fold that holds it out), so fold 0's ``train_size`` + ``val_size``. None when not
-    recorded."""
-    params = study.parent.get("params", {})
+    """How many examples the study's validation values are measured on
+    (:func:`validation_size_of` its parent's params)."""
+    return validation_size_of(study.parent.get("params", {}))
+
+
+def validation_size_of(params: Mapping[str, Any]) -> int | None:
+    """How many examples a study's validation values are measured on, from its params: its
+    ``val_size``; with ``--folds`` every example of the training pool is validated once per
+    epoch (by the fold that holds it out), so fold 0's ``train_size`` + ``val_size``. None
+    when not recorded."""
     names = ("train_size", "val_size") if _count(params.get("folds")) else ("val_size",)
     sizes = [_count(params.get(name)) for name in names]
     return sum(sizes) if all(sizes) else None

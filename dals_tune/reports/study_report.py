@@ -172,6 +172,10 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
         ]
         for row in rows
     ]
+    if study.tags.get(MODE_TAG) == "race":
+        header.insert(3, "dropped in round")
+        for cells, row in zip(table, rows):
+            cells.insert(3, "—" if row.dropped_in_round is None else str(row.dropped_in_round))
     tags = study.tags
     settings = ", ".join(
         f"{key} {tags[key]}"
@@ -197,4 +201,12 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
         f"{name} {reaches} target, and of the seconds spent up to it; a run that never reaches "
         "it counts as infinite.",
     ]
+    if study.tags.get(MODE_TAG) == "race":
+        notes.append(
+            "A race (mode race): every strategy ran its default configuration in round 0, and "
+            "after each round those outside the leader's tie group and outside the top half "
+            "stopped receiving trials. `dropped in round` is the round whose results dropped a "
+            "strategy; dropped strategies have no re-runs and rank after the survivors, by "
+            "their best trial."
+        )
     return write_markdown(path, f"Leaderboard: {study_title(study)}", header, table, notes)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dals_tune.objective import Objective
 from dals_tune.tracking_tags import (
     DEFAULT_TAG,
+    DROPPED_IN_ROUND_TAG,
     ERROR_TAG,
     GENERATION_TAG,
     KIND_TAG,
@@ -104,6 +105,17 @@ class StudyRuns:
             listed = self.parent.get("params", {}).get("strategies", "")
             names += [name.strip(" '\"[]") for name in listed.split(",")]
         return [name for name in dict.fromkeys(names) if name]
+
+    @property
+    def dropped_rounds(self) -> dict[str, int]:
+        """In a race (``--mode race``), each strategy dropped from it and the round whose
+        results dropped it (``DROPPED_IN_ROUND_TAG``); empty for any other study."""
+        prefix = DROPPED_IN_ROUND_TAG.format(strategy="")
+        return {
+            key.removeprefix(prefix): int(value)
+            for key, value in self.tags.items()
+            if key.startswith(prefix) and str(value).isdigit()
+        }
 
 
 def load_study(

@@ -8,6 +8,7 @@ layer (:func:`dals_tune.study.ray_tune.run_trials`) runs a plan; nothing here im
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -210,6 +211,33 @@ def _joint_point(space: Any, params: dict[str, Any]) -> dict[str, Any]:
     sid = space.strategy_id
     named = {search_spaces.joint_name(sid, name): params[name] for name in space.names}
     return {search_spaces.STRATEGY_KEY: sid, **named}
+
+
+def race_round_plan(
+    checked: CheckedStudy, study_id: str, out: Path, index: int, trials: Mapping[str, int]
+) -> TrialPlan:
+    """Round ``index`` of a race (:mod:`dals_tune.study.race`): per-strategy mode's Tuner run
+    cut to the raced strategies, ``trials[s]`` trials each, defaults first in round 0 only.
+    Each strategy's Optuna study is the one of every round (same name), so round r goes on
+    with its search; the sampler is seeded with seed + r, else each round's random start-up
+    trials would repeat the last round's."""
+    (plan,) = search_plans(checked, study_id, out)
+    groups = [
+        dataclasses.replace(
+            group,
+            num_samples=trials[group.key],
+            points_to_evaluate=group.points_to_evaluate if index == 0 else [],
+        )
+        for group in plan.groups
+        if group.key in trials
+    ]
+    return dataclasses.replace(
+        plan,
+        name=f"race-round-{index}",
+        groups=groups,
+        num_samples=sum(group.num_samples for group in groups),
+        seed=checked.settings.seed + index,
+    )
 
 
 def rerun_seeds(checked: CheckedStudy) -> list[int]:

@@ -53,11 +53,16 @@ def study_tags(checked: CheckedStudy) -> dict[str, Any]:
 def budget(checked: CheckedStudy) -> str:
     """The study's budget in words, for its tag and so its leaderboard's notes: trials and
     epochs per strategy, what the trials search, and which strategies run one trial at their
-    defaults because their space has nothing to search (``plans.samples_for``)."""
+    defaults because their space has nothing to search (``plans.samples_for``); for a race
+    (``dals_tune.study.race``) the per-strategy budget is its cap."""
     settings = checked.settings
     text = f"{settings.samples} trials × {settings.max_epochs} epochs per strategy"
     if settings.search == "lr":
         text += " (learning rates searched, the rest fixed)"
+    if settings.mode == "race":
+        from dals_tune.study.race import ETA
+
+        return f"race, at most {text} in all (successive halving, η = {ETA})"
     if settings.mode == "joint" or settings.samples == 1:
         return text
     single = [sid for sid in checked.strategy_ids if samples_for(checked, sid) == 1]
@@ -95,13 +100,15 @@ def record_trial(
     outcome: TrialOutcome,
     checked: CheckedStudy,
     best_configs: Mapping[str, Mapping[str, Any]],
+    extra_tags: Mapping[str, Any] | None = None,
 ) -> None:
     """Log one judged trial as a child of the study's run (idempotent: a trial already
-    logged is left as it is). A seed re-run is keyed by its strategy and seed."""
+    logged is left as it is). A seed re-run is keyed by its strategy and seed. ``extra_tags``:
+    what the trial's Tuner run adds (a race's round)."""
     from dals_tune.refine import GRAD_NORMS_DOCUMENT
 
     strategy_id, rerun = outcome.strategy, outcome.kind == "rerun"
-    tags: dict[str, Any] = {NODE_ID_TAG: outcome.node_id or ""}
+    tags: dict[str, Any] = {NODE_ID_TAG: outcome.node_id or "", **(extra_tags or {})}
     if not rerun:
         default = is_default(outcome, checked.spaces.get(strategy_id))
         if default:

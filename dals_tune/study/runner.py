@@ -202,7 +202,12 @@ class _StudyRunner:
         self.cluster_cpus = cluster_cpus
 
     def search(self) -> dict[str, dict[str, Any]]:
-        """Run the search; return each strategy's best configuration (by validation)."""
+        """Run the search; return each strategy's best configuration (by validation), or in
+        a race each survivor's (:mod:`dals_tune.study.race_driver`)."""
+        if self.settings.mode == "race":
+            from dals_tune.study.race_driver import run_race
+
+            return run_race(self)
         outcomes: list[TrialOutcome] = []
         for plan in plans.search_plans(self.checked, self.state.study_id, self.out):
             outcomes += self._run(plan)
@@ -229,10 +234,12 @@ class _StudyRunner:
         )
         self._run(plan)
 
-    def _run(self, plan: plans.TrialPlan) -> list[TrialOutcome]:
+    def _run(
+        self, plan: plans.TrialPlan, tags: Mapping[str, Any] | None = None
+    ) -> list[TrialOutcome]:
         """Run ``plan``; each trial is judged, announced when it ends and recorded in MLflow
-        once Tune has saved it (a resumed study never runs a recorded trial again). Returns
-        every trial's judged outcome, all recorded."""
+        (with ``tags`` besides its own) once Tune has saved it (a resumed study never runs a
+        recorded trial again). Returns every trial's judged outcome, all recorded."""
         from dals_tune.study import ray_tune
         from trainables import classification_trainable
 
@@ -242,11 +249,11 @@ class _StudyRunner:
             classification_trainable,
             on_trial_done=lambda outcome: self.progress.announce(self._judged(outcome)),
             verbose=self.verbose,
-            on_trial_saved=lambda outcome: self._record(self._judged(outcome)),
+            on_trial_saved=lambda outcome: self._record(self._judged(outcome), tags),
         )
         outcomes = [self._judged(outcome) for outcome in outcomes]
         for outcome in outcomes:  # the rest, and those finished before an interruption, once
-            self._record(outcome)
+            self._record(outcome, tags)
         wall = time.perf_counter() - started
         per_trial = max(self.settings.cpus_per_trial, 1e-9)
         slots = max(1, min(len(outcomes), int(self.cluster_cpus // per_trial)))
@@ -258,9 +265,14 @@ class _StudyRunner:
     def _judged(self, outcome: TrialOutcome) -> TrialOutcome:
         return judged(outcome, self.settings.max_epochs)
 
-    def _record(self, outcome: TrialOutcome) -> None:
+    def _record(self, outcome: TrialOutcome, tags: Mapping[str, Any] | None = None) -> None:
         record_trial(
-            self.tracker, self.state.parent_run_id, outcome, self.checked, self.state.best_configs
+            self.tracker,
+            self.state.parent_run_id,
+            outcome,
+            self.checked,
+            self.state.best_configs,
+            extra_tags=tags,
         )
 
     def finish(self, folder: Path) -> StudyResult:
@@ -281,6 +293,7 @@ class _StudyRunner:
                     "workload": self.checked.workload_facts,
                     "best_configs": self.state.best_configs,
                     "warm_start": self.state.warm_start,
+                    **({"race_rounds": self.state.race_rounds} if self.state.race_rounds else {}),
                 },
                 indent=2,
                 default=str,

@@ -25,7 +25,7 @@ from dals_tune.trial import (
     check_fields,
 )
 
-MODES = ("per-strategy", "joint")
+MODES = ("per-strategy", "joint", "race")  # race: dals_tune.study.race
 SCHEDULERS = ("asha", "fifo", "pbt")
 SEARCHERS = tuple(SAMPLERS)  # optuna (TPE), gp, random: dals_tune.study.samplers
 # What a study's trials sample: every parameter of each strategy's space, or its learning
@@ -123,6 +123,11 @@ class SearchSettings(WorkloadSpec):
             raise ValueError(
                 "--scheduler pbt mutates one strategy's knobs; use it with --mode per-strategy"
             )
+        if self.mode == "race" and self.scheduler == "pbt":
+            raise ValueError(
+                "--mode race goes on with each strategy's searcher from round to round, and "
+                "--scheduler pbt takes none; race with --scheduler asha or fifo"
+            )
 
     def trial(self, regime: str | None, **changes: Any) -> TrialSpec:
         """A trial of this study: its workload part at ``regime`` (None: the workload's own)
@@ -143,6 +148,9 @@ class StudyState:
     # The --warm-start points chosen when the study began (WarmStart.as_record), so that a
     # resumed study enqueues and records the same ones whatever the store holds by then.
     warm_start: dict[str, Any] | None = None
+    # --mode race: the rounds finished so far (study.race.RaceRound.as_record), so that a
+    # resumed race goes on from the round it was in.
+    race_rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def save(self, folder: Path) -> None:
         data = {**dataclasses.asdict(self), "settings": dataclasses.asdict(self.settings)}
