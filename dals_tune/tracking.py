@@ -14,7 +14,6 @@ database is locked (``tracking_store``, which also opens and checks the store).
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from mlflow.entities import RunStatus, ViewType
 
 import dals_tune
 from dals_tune.objective import Objective
+from dals_tune.provenance import command_line, git_commit
 from dals_tune.tracking_entities import (
     as_metric,
     as_params,
@@ -45,6 +45,7 @@ from dals_tune.tracking_entities import (
     trial_run_name,
 )
 from dals_tune.tracking_tags import (
+    COMMAND_TAG,
     DESCRIPTION_TAG,
     ERROR_TAG,
     EXPERIMENT_KIND_TAG,
@@ -129,9 +130,9 @@ class Tracker:
         """Create the study's parent run and return its id.
 
         ``tags`` should hold the study's identity (``tracking_tags.STUDY_TAGS``: dataset,
-        regime, model, searcher, scheduler, budget, seed); the workload, package version and
-        git commit are added here. ``params`` are the study settings (strategies, trials, max
-        epochs...).
+        regime, model, searcher, scheduler, budget, seed); the workload, package version, git
+        commit and the command line that started the study are added here. ``params`` are the
+        study settings (strategies, trials, max epochs...).
         """
         experiment_id = self.experiment_for(workload)
         all_tags = {
@@ -140,6 +141,7 @@ class Tracker:
             KIND_TAG: STUDY_KIND,
             VERSION_TAG: dals_tune.__version__,
             GIT_COMMIT_TAG: git_commit(),
+            COMMAND_TAG: command_line(),
         }
         run = retry(
             lambda: self.client.create_run(
@@ -401,20 +403,3 @@ class Tracker:
             token = page.token
             if not token:
                 return runs
-
-
-def git_commit() -> str:
-    """The commit of the git checkout the package lives in, or "unknown" (e.g. a wheel)."""
-    folder = Path(dals_tune.__file__).resolve().parent
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(folder), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and commit else "unknown"

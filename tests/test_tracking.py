@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from unprivileged import give_to_unprivileged_user, ran_as, run_unprivileged
 
+from dals_tune import provenance
 from dals_tune.reports.leaderboard import LeaderboardRow
 from dals_tune.study.recording import study_description, winner_line
 from dals_tune.tracking import Tracker, open_store
@@ -110,6 +111,7 @@ def test_a_study_has_one_parent_and_one_child_per_trial_and_rerun(tmp_path):
     assert study["tags"]["workload"] == "synthetic"
     assert study["tags"]["dals_tune.version"]
     assert study["tags"]["git_commit"]
+    assert study["tags"]["dals.command"].startswith("python ")  # pytest's own command here
     assert study["params"] == {"strategies": "dals,adamw"}
     artifacts = {item.path for item in tracker.client.list_artifacts(parent)}
     assert artifacts == {"leaderboard.csv", "leaderboard.md"}
@@ -468,3 +470,12 @@ def test_a_trials_times_come_from_when_its_results_were_reported():
     assert trial_times(epochs, {1: 1000.0, 2: 1001.5}) == (997.5, 1001.5)
     assert trial_times({1: {"epoch": 1, "epoch_seconds": 2.0}}, {1: 50.0}) == (48.0, 50.0)
     assert trial_times(epochs, {}) == (None, None)
+
+
+def test_the_command_line_is_written_as_one_would_type_it_again():
+    entry = str(provenance.PACKAGE_ENTRY)
+    assert provenance.command_line([entry, "search", "--out", "my runs"]) == (
+        "python -m dals_tune search --out 'my runs'"
+    )
+    assert provenance.command_line(["study.py", "--fast"]) == "python study.py --fast"
+    assert provenance.command_line([""]) == "python"

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dals_tune.objective import Objective
-from dals_tune.reports.leaderboard import LeaderboardRow
+from dals_tune.reports.leaderboard import LeaderboardRow, result_runs
+from dals_tune.reports.study_runs import ChildRun, History
 from dals_tune.tracking_tags import DATASET_TAG, REGIME_TAG, WORKLOAD_TAG
 
 PROFILE_TAUS = tuple(1 + step / 100 for step in range(301))  # τ = 1.00, 1.01, ..., 4.00
@@ -24,10 +25,18 @@ ERROR_EPSILON = 1e-6  # stands in for a zero error, far below one test example i
 
 @dataclass(frozen=True)
 class StudyResult:
-    """A study's parent record and its leaderboard."""
+    """A study's parent record and its leaderboard; ``runs`` are its child runs, for the
+    tables that read their histories (the claims), empty where nothing needs them."""
 
     parent: Mapping[str, Any]
     rows: list[LeaderboardRow]
+    runs: tuple[ChildRun, ...] = ()
+
+    def test_histories(self, strategy: str) -> list[History]:
+        """The per-epoch test values of ``strategy``'s result runs (its usable seed re-runs,
+        or its best trial), as the leaderboard's means are over."""
+        own = [run for run in self.runs if run.strategy == strategy]
+        return [run.test_history for run in result_runs(own, self.objective) if not run.failed]
 
     def tag(self, key: str) -> str:
         return self.parent.get("tags", {}).get(key, "")

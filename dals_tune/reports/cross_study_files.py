@@ -1,5 +1,6 @@
 """The cross-study report files: the winner per workload and regime with its lead over the
-runner-up, mean rank, the rank matrix, time to target and the performance profile (the
+runner-up, mean rank, the rank matrix, time to target, the performance profile and the claims
+re-tested (:mod:`~dals_tune.reports.claims`) (the
 formulas are in ``cross_study`` and ``leaderboard``; ``docs/reports.md`` describes the files).
 
 Each study's values are in its own metric's units. When every counted study has the same
@@ -14,6 +15,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+from dals_tune.reports.claims import write_claims
 from dals_tune.reports.columns import (
     direction_words,
     metric_label,
@@ -65,6 +67,7 @@ def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Pa
     )
     files += _write_rank_matrix(folder, results)
     files += _write_time_to_target(folder, results)
+    files += write_claims(folder, results)
     profile = performance_profile(
         [study_errors(result.rows, result.objective) for result in results],
         shared_first=first_places(results),

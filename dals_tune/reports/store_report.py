@@ -51,7 +51,7 @@ def write_reports(out: Path | str, tracking_uri: str | None = None) -> list[Path
         for parent in studies:
             study = load_study(tracker, parent["run_id"], parent)
             report = write_study_files(tracker, study, staging / study_folder_name(parent))
-            results[parent["run_id"]] = StudyResult(parent=parent, rows=report.rows)
+            results[parent["run_id"]] = StudyResult(parent, report.rows, tuple(study.runs))
             written += report.files
         counted = [results[parent["run_id"]] for parent in latest_finished(studies)]
         written += write_cross_study_files(staging, counted)

@@ -60,6 +60,7 @@ class ChildRun:
     test_at_best_val: float  # the test value at that epoch
     val_history: History  # the validation value per epoch
     epoch_seconds: History
+    test_history: History = ()  # the test value per epoch (reported, never selected on)
     metric_names: tuple[str, ...] = ()  # every metric key the run logged
 
     @property
@@ -208,5 +209,6 @@ def _child_run(tracker: Tracker, record: Mapping[str, Any], objective: Objective
         test_at_best_val=float(metrics.get(objective.test_at_best_key, math.nan)),
         val_history=history,
         epoch_seconds=tuple(tracker.metric_history(record["run_id"], "epoch_seconds")),
+        test_history=tuple(tracker.metric_history(record["run_id"], objective.test_key)),
         metric_names=tuple(sorted(metrics)),
     )
