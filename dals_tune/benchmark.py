@@ -127,19 +127,22 @@ class BenchmarkResult:
 def plan(
     scale: Scale,
     out: Path | str,
-    strategies: tuple[str, ...] = ("all",),
+    strategies: tuple[str, ...] | None = None,
     data_dir: str | None = None,
     model: str | None = None,
     address: str | None = None,
     workloads: tuple[tuple[str, str], ...] = WORKLOADS,
 ) -> list[SearchSettings]:
-    """The benchmark's studies, one per (workload, regime), with absolute paths. ``refined``
-    (in ``"all"``, or named) is kept for the from-scratch workloads only; its ``refine_from``
-    is filled in by :func:`run_benchmark` once the pilot it refines from has run."""
+    """The benchmark's studies, one per (workload, regime), with absolute paths: the
+    ``strategies`` named (None: the scale's own for each study) and ``model`` for the text
+    workloads (None: the scale's choice, else the workload's default). ``refined`` (in
+    ``"all"``, or named) is kept for the from-scratch workloads only; its ``refine_from`` is
+    filled in by :func:`run_benchmark` once the pilot it refines from has run."""
     out = Path(out).expanduser().absolute()
     studies = []
     for workload, regime in workloads:
-        chosen = _strategies_for(tuple(strategies), regime)
+        own = scale.strategies_for(workload, regime)
+        chosen = _studied_strategies(tuple(strategies if strategies is not None else own), regime)
         if not chosen:
             raise ValueError(
                 f"'{REFINED}' is benchmarked on the from-scratch workloads only; name other "
@@ -178,7 +181,7 @@ def parse_workloads(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _strategies_for(requested: tuple[str, ...], regime: str) -> tuple[str, ...]:
+def _studied_strategies(requested: tuple[str, ...], regime: str) -> tuple[str, ...]:
     names = strategy_names(requested)
     if regime == "scratch":
         return tuple(names)

@@ -32,25 +32,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dals_tune.study.settings import SearchSettings
 
 MIN_TRIAL_STEPS = 200  # optimizer steps every trial of a non-smoke scale takes at least
 PILOT_EXTENSIONS = 2  # a pilot still in its initial rise runs again with 2×, then 4× epochs
 TRIAL_RULE_EXEMPT = 0  # min_trial_steps of a scale that only checks code paths
+_REQUIRED = object()  # _for_study's marker: no default, the scale must name a value
 
 
 @dataclass(frozen=True)
 class Scale:
-    """A named benchmark size: the same for every strategy, so every strategy gets the same
-    budget. ``samples`` (search trials per strategy) and ``max_epochs`` (epochs of a trial)
-    map a regime to its value, or a ``"workload/regime"`` to its own; ``subset`` and
+    """A named benchmark size: the same for every strategy of a study, so every strategy gets
+    the same budget. ``samples`` (search trials per strategy), ``max_epochs`` (epochs of a
+    trial), ``strategies`` (who is studied; ``("all",)`` when unnamed), ``models`` (a text
+    workload's model when the command names none) and ``targets`` (the validation value that
+    counts as reached at this scale's data sizes, when it is not the workload's own) map a
+    regime, or a ``"workload/regime"`` for its own value, to it; ``subset`` and
     ``eval_subset`` map a workload to its training / validation-and-test sizes and
     ``max_length`` a text workload to its tokens per example (a workload not named uses the
-    whole split and the task's own length). ``search`` is what the trials sample
+    whole split and the task's own length). ``mode`` is the study mode (``race`` where it
+    saves compute), ``gpus_per_trial`` and ``cpus_per_trial`` a trial's share of a machine
+    (a fraction of a GPU runs several trials on one), ``search`` what the trials sample
     (``SearchSettings.search``: ``"all"`` or ``"lr"``), ``min_trial_steps`` the optimizer
-    steps a trial must take at least, and ``pilot_extensions`` how many times a refined
-    pilot still in its initial rise is run again with twice the epochs."""
+    steps a trial must take at least, and ``pilot_extensions`` how many times a refined pilot
+    still in its initial rise is run again with twice the epochs."""
 
     name: str
     purpose: str
@@ -60,26 +67,45 @@ class Scale:
     subset: Mapping[str, int] = field(default_factory=dict)
     eval_subset: Mapping[str, int] = field(default_factory=dict)
     max_length: Mapping[str, int] = field(default_factory=dict)
+    strategies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    models: Mapping[str, str] = field(default_factory=dict)
+    targets: Mapping[str, float] = field(default_factory=dict)
+    mode: str = "per-strategy"
+    gpus_per_trial: float = 0.0
+    cpus_per_trial: float = 1.0
     scheduler: str = "asha"
     search: str = "all"
     min_trial_steps: int = MIN_TRIAL_STEPS
     pilot_extensions: int = PILOT_EXTENSIONS
 
     def epochs(self, workload: str, regime: str) -> int:
-        return self.max_epochs.get(f"{workload}/{regime}", self.max_epochs[regime])
+        return _for_study(self.max_epochs, workload, regime)
 
-    def settings(self, workload: str, regime: str, **common: object) -> SearchSettings:
+    def strategies_for(self, workload: str, regime: str) -> tuple[str, ...]:
+        """The strategies this scale studies on ``workload`` in ``regime``."""
+        return tuple(_for_study(self.strategies, workload, regime, ("all",)))
+
+    def settings(
+        self, workload: str, regime: str, model: str | None = None, **common: object
+    ) -> SearchSettings:
+        """The study of ``workload`` in ``regime`` at this scale; ``model`` (the command's
+        ``--model``) wins over the scale's own choice of model."""
         return SearchSettings(
             workload=workload,
             regime=regime,
-            samples=self.samples.get(f"{workload}/{regime}", self.samples[regime]),
+            samples=_for_study(self.samples, workload, regime),
             seeds=self.seeds,
             max_epochs=self.epochs(workload, regime),
+            mode=self.mode,
+            gpus_per_trial=self.gpus_per_trial,
+            cpus_per_trial=self.cpus_per_trial,
             scheduler=self.scheduler,
             search=self.search,
-            subset=self.subset.get(workload),
-            eval_subset=self.eval_subset.get(workload),
-            max_length=self.max_length.get(workload),
+            subset=_for_data(self.subset, workload, regime),
+            eval_subset=_for_data(self.eval_subset, workload, regime),
+            max_length=_for_data(self.max_length, workload, regime),
+            model=model or _for_study(self.models, workload, regime, None),
+            target=_for_study(self.targets, workload, regime, None),
             **common,  # type: ignore[arg-type]
         )
 
@@ -94,6 +120,43 @@ class Scale:
             f"{epochs} epochs), under the {self.min_trial_steps} of the {self.name} scale: "
             "its ranking says how strategies start, not how they train"
         )
+
+
+def _for_study(
+    values: Mapping[str, Any], workload: str, regime: str, default: Any = _REQUIRED
+) -> Any:
+    """A scale's value for one study: its ``"workload/regime"`` entry, else its regime's,
+    else ``default`` (a KeyError when a value every study needs is missing)."""
+    for key in (f"{workload}/{regime}", regime):
+        if key in values:
+            return values[key]
+    if default is _REQUIRED:
+        raise KeyError(f"no value for {workload}/{regime}")
+    return default
+
+
+# The strategies of a cpu-scale study whose trials take minutes (a transformer fine-tuned or
+# pretrained on 2 cores), where 40 strategies would not fit the scale's hours: the DALS
+# paper's comparisons that its claims need (RAdam, STLR+Discriminative and the paper's
+# version of it, the DALS family, discriminative and layer-wise LRs), one strong member of
+# each family of today's practice (AdamW, Lion, WSD, schedule-free, Prodigy), and SGD with a
+# fixed and a cosine schedule as the baselines the paper starts from.
+FINETUNE_PANEL = (
+    "fixed_sgd", "cosine_sgd", "adamw", "radam", "lion", "discriminative", "llrd_adamw",
+    "stlr_discriminative", "stlr_discriminative_paper", "dals", "dals_fast",
+    "linear_decay_adamw", "wsd", "schedulefree_adamw", "prodigy",
+)  # fmt: skip
+# Pretraining studies schedules: the panel, the schedule literature's linear decay of SGD and
+# refined, and the optimizers language-model pretraining uses today (Muon, SOAP, AdEMAMix).
+PRETRAINING_PANEL = (
+    *FINETUNE_PANEL, "linear_decay_sgd", "refined", "muon", "soap", "ademamix",
+)  # fmt: skip
+
+
+def _for_data(values: Mapping[str, int], workload: str, regime: str) -> int | None:
+    """A scale's data size for one study: its ``"workload/regime"`` entry, else its
+    workload's, else None (the whole split, the task's own length)."""
+    return values.get(f"{workload}/{regime}", values.get(workload))
 
 
 ALL_WORKLOADS = ("synthetic", "cifar10", "trec6", "rte", "imdb", "lm")
@@ -118,30 +181,59 @@ SCALES: dict[str, Scale] = {
         ),
         Scale(
             name="cpu",
-            purpose="a laptop-scale answer on 2 CPU cores: each strategy's default and two "
-            "learning rates searched log-uniformly in both regimes, every trial at least "
-            f"{MIN_TRIAL_STEPS} optimizer steps; about two days of studies, estimated "
-            "(docs/reports.md); lm counts documents",
-            samples={"scratch": 3, "finetune": 3},
-            seeds=2,
-            max_epochs={"scratch": 5, "finetune": 2, "trec6/scratch": 2, "lm/scratch": 2},
+            purpose="a laptop-scale answer on 2 CPU cores in about 6 hours, in which every "
+            "study learns: strategies raced (--mode race) from their defaults through a "
+            "log-uniform learning-rate search, 3 seeds for the survivors, every trial at "
+            f"least {MIN_TRIAL_STEPS} optimizer steps; synthetic at the paper's size and "
+            "budget (80 epochs, batch 128); the transformer studies on the panel of "
+            "strategies their claims need (docs/results.md); lm counts documents",
+            samples={"scratch": 3, "finetune": 2},
+            seeds=3,
+            max_epochs={
+                "scratch": 10,
+                "finetune": 2,
+                "synthetic/scratch": 80,
+                "trec6/scratch": 5,
+                "lm/scratch": 2,
+            },
             subset={
-                "synthetic": 6000,
-                "cifar10": 5000,
-                "trec6": 3200,
+                "cifar10": 10000,
+                "trec6/finetune": 3200,
                 "rte": 1600,
                 "imdb": 1600,
                 "lm": 200,
             },
             eval_subset={
-                "synthetic": 2000,
-                "cifar10": 1000,
-                "trec6": 200,
-                "rte": 100,
-                "imdb": 100,
+                "cifar10": 2000,
+                "trec6": 500,
+                "rte": 277,
+                "imdb": 500,
                 "lm": 30,
             },
-            max_length={"trec6": 32, "imdb": 128, "lm": 64},
+            max_length={"trec6": 32, "rte": 128, "imdb": 96, "lm": 64},  # trec6: ≤ 32 words
+            strategies={
+                "finetune": FINETUNE_PANEL,
+                "lm/scratch": PRETRAINING_PANEL,
+            },
+            models={"trec6/scratch": "textcnn"},
+            targets={"cifar10/scratch": 0.60, "imdb/finetune": 0.80},
+            mode="race",
+            search="lr",
+        ),
+        Scale(
+            name="gpu",
+            purpose="one GPU (an H100/H200-class card): each workload's study in about 10 "
+            "minutes, four trials sharing the GPU (--gpus-per-trial 0.25), whole datasets "
+            "but IMDb's, strategies raced as on the cpu scale; not yet measured on a GPU",
+            samples={"scratch": 3, "finetune": 2},
+            seeds=3,
+            max_epochs={"scratch": 20, "finetune": 3, "synthetic/scratch": 80},
+            subset={"imdb": 10000, "lm": 2000},
+            max_length={"lm": 128},
+            strategies={"finetune": FINETUNE_PANEL, "lm/scratch": PRETRAINING_PANEL},
+            mode="race",
+            gpus_per_trial=0.25,
+            cpus_per_trial=3.0,
             search="lr",
         ),
         Scale(
@@ -160,20 +252,35 @@ SEARCH_WORDS = {"all": "whole space", "lr": "learning rates"}
 def describe_scales() -> str:
     """The scales as a Markdown table (for ``benchmark --help`` and the docs)."""
     lines = [
-        "| scale | trials / strategy (scratch / finetune) | search | seeds "
-        "| epochs (scratch / finetune) | training subset | steps / trial | purpose |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scale | mode | strategies | trials / strategy (scratch / finetune) | search | seeds "
+        "| epochs (scratch / finetune) | training subset | models, targets | steps / trial "
+        "| purpose |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for scale in SCALES.values():
         subset = ", ".join(f"{k} {v}" for k, v in scale.subset.items()) or "whole splits"
-        epochs = f"{scale.max_epochs['scratch']} / {scale.max_epochs['finetune']}" + "".join(
-            f"; {key} {value}" for key, value in scale.max_epochs.items() if "/" in key
-        )
-        samples = f"{scale.samples['scratch']} / {scale.samples['finetune']}"
         lengths = "".join(f"; {k} {v} tokens" for k, v in scale.max_length.items())
+        choices = [f"{key}: {model}" for key, model in scale.models.items()]
+        choices += [f"{key} target {target:g}" for key, target in scale.targets.items()]
         steps = f"≥ {scale.min_trial_steps}" if scale.min_trial_steps else "any"
+        chosen = "; ".join(choices) or "the workloads' own"
         lines.append(
-            f"| {scale.name} | {samples} | {SEARCH_WORDS[scale.search]} | {scale.seeds} "
-            f"| {epochs} | {subset}{lengths} | {steps} | {scale.purpose} |"
+            f"| {scale.name} | {scale.mode} | {_strategy_words(scale)} "
+            f"| {_by_regime(scale.samples)} | {SEARCH_WORDS[scale.search]} | {scale.seeds} "
+            f"| {_by_regime(scale.max_epochs)} | {subset}{lengths} "
+            f"| {chosen} | {steps} | {scale.purpose} |"
         )
     return "\n".join(lines)
+
+
+def _by_regime(values: Mapping[str, int]) -> str:
+    """``scratch / finetune``, then each study's own value (``; trec6/scratch 5``)."""
+    own = "".join(f"; {key} {value}" for key, value in values.items() if "/" in key)
+    return f"{values['scratch']} / {values['finetune']}{own}"
+
+
+def _strategy_words(scale: Scale) -> str:
+    if not scale.strategies:
+        return "all"
+    named = "; ".join(f"{key}: a panel of {len(ids)}" for key, ids in scale.strategies.items())
+    return f"all; {named} (dals_tune/benchmark_scales.py)"

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from dals_tune import __version__
+from dals_tune.benchmark_scales import SCALES
 from dals_tune.cli_options import (
     add_workload_options,
     flag,
@@ -220,8 +221,12 @@ def add_benchmark_command(commands: Any) -> None:
         "benchmark",
         help="every strategy on every workload, both regimes, then the cross-study report",
     )
-    benchmark.add_argument("--scale", choices=["smoke", "cpu", "full"], default="cpu")
-    benchmark.add_argument("--strategies", default="all", help="'all' (default) or id,id,...")
+    benchmark.add_argument("--scale", choices=list(SCALES), default="cpu")
+    benchmark.add_argument(
+        "--strategies",
+        default=None,
+        help="'all' or id,id,... (default: the scale's own, see docs/reports.md)",
+    )
     benchmark.add_argument(
         "--workloads",
         default="all",
@@ -380,7 +385,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
     studies = benchmark.plan(
         scale,
         args.out,
-        strategies=(args.strategies,),
+        strategies=None if args.strategies is None else (args.strategies,),
         data_dir=args.data_dir,
         model=args.model,
         address=args.address,

@@ -19,6 +19,7 @@ check's refusal in argparse's words). No heavy imports, so ``--help`` stays inst
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import os
 from collections.abc import Callable, Mapping
@@ -57,6 +58,18 @@ def whole_number(value: Any, name: str, minimum: int | None = None) -> int:
 
 def positive(value: Any, name: str) -> int:
     return whole_number(value, name, minimum=1)
+
+
+def finite_number(value: Any, name: str) -> float:
+    """``0.9``, ``"0.9"``, ``1`` → a float; text that is no number, a bool, NaN or ±∞ is
+    refused in one line."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise SettingError(name, "a finite number", value)
+    return number
 
 
 def non_negative(value: Any, name: str) -> int:
@@ -143,6 +156,12 @@ class WorkloadSpec:
         None,
         optional(positive),
         "text workloads: tokens kept per example (default: the task's, e.g. imdb 256)",
+    )
+    target: float | None = setting(
+        None,
+        optional(finite_number),
+        "the validation value that counts as reached (time to target, the winners' 'reached'), "
+        "in the metric's units; default: the workload's own",
     )
     folds: int | None = setting(
         None,

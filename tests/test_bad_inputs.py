@@ -125,6 +125,7 @@ TRAIN = ["train", "--workload", "synthetic", "--strategy"]
         ([*TRAIN, "cocob", "--set", "lr=0.1"], "strategy 'cocob' takes no hyperparameter 'lr'"),
         ([*TRAIN, "dals", "--set", "seed=x"], "seed must be a non-negative integer, got 'x'"),
         ([*TRAIN, "dals", "--set", "lr"], "--set expects KEY=VALUE, got 'lr'"),
+        ([*TRAIN, "adamw", "--target", "high"], "argument --target: expected a finite number"),
         (["ui", "--port", "abc"], "argument --port: expected a positive integer, got 'abc'"),
         (["ui", "--port", "70000"], "expected a port number from 1 to 65535, got 70000"),
     ],
@@ -135,7 +136,7 @@ TRAIN = ["train", "--workload", "synthetic", "--strategy"]
         "schedulefree-lr-negative", "lion-lr-negative", "momentum-above-1",
         "weight-decay-negative", "cooldown-unknown", "flag-not-boolean", "cautious-not-boolean",
         "precondition-frequency-zero", "cocob-has-no-lr", "set-seed-text",
-        "set-without-value", "port-abc", "port-too-large",
+        "set-without-value", "target-text", "port-abc", "port-too-large",
     ],
 )  # fmt: skip
 def test_wrong_types_and_ranges_on_the_command_line(tmp_path, capsys, argv, message):
@@ -155,9 +156,10 @@ def test_wrong_types_and_ranges_on_the_command_line(tmp_path, capsys, argv, mess
         ({"strategy": "adamw", "seed": -1}, "seed must be a non-negative integer, got -1"),
         ({"strategy": "adamw", "subset": "many"}, "subset must be a positive integer"),
         ({"strategy": "adamw", "folds": 1}, "folds must be an integer >= 2 (leave it out for"),
+        ({"strategy": "adamw", "target": float("inf")}, "target must be a finite number, got inf"),
     ],
     ids=["lr-negative", "lr-text", "lr-none", "lr-nan", "epochs-text", "epochs-fraction",
-         "seed-negative", "subset-text", "folds-one"],
+         "seed-negative", "subset-text", "folds-one", "target-infinite"],
 )  # fmt: skip
 def test_wrong_types_and_ranges_in_a_trial_config(config, message):
     with pytest.raises(ValueError) as caught:

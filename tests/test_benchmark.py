@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import dataset_fixtures as fixtures
 import pytest
 
-from dals_tune import benchmark, benchmark_scales, refine, reports, tracking
+from dals_tune import benchmark, benchmark_scales, refine, reports, strategies, tracking
 from dals_tune.cli import main
 from dals_tune.study.preflight import check
 from dals_tune.study.settings import STATE_FILE, StudyState
@@ -216,12 +216,21 @@ def batch_size(workload: str) -> int:
     return {"synthetic": synthetic.BATCH_SIZE, "cifar10": cifar10.BATCH_SIZE}[workload]
 
 
-@pytest.mark.parametrize("scale", ["cpu", "full"])
+# The whole training splits the cpu scale uses where it names no subset: synthetic's 18,000
+# (20,000 points less the validation split) and TREC-6's 5,452 questions less a 500-question
+# validation split.
+WHOLE_TRAINING_SPLIT = {"synthetic": 18_000, "trec6": 4_952}
+
+
+@pytest.mark.parametrize("scale", ["cpu", "gpu", "full"])
 def test_every_regime_searches_every_strategys_learning_rate_with_equal_budgets(scale):
+    """Each study gives all its strategies one budget (the settings are the study's, not a
+    strategy's), with the default and at least one searched configuration each."""
     scale = benchmark.SCALES[scale]
     for settings in benchmark.plan(scale, "runs"):
         assert settings.samples >= 2 and settings.search in ("lr", "all")  # default + search
-        assert settings.samples == scale.samples["scratch"] == scale.samples["finetune"]
+        assert settings.samples == scale.samples[settings.regime]
+        assert settings.seeds >= 3
 
 
 def test_every_trial_of_the_cpu_and_full_scales_takes_at_least_a_few_hundred_steps():
@@ -231,13 +240,47 @@ def test_every_trial_of_the_cpu_and_full_scales_takes_at_least_a_few_hundred_ste
     from the workload it builds (next test)."""
     cpu, full = benchmark.SCALES["cpu"], benchmark.SCALES["full"]
     assert cpu.min_trial_steps == full.min_trial_steps == benchmark_scales.MIN_TRIAL_STEPS >= 200
-    for workload, regime in benchmark.WORKLOADS:
-        assert full.epochs(workload, regime) >= cpu.epochs(workload, regime)
+    for settings in benchmark.plan(cpu, "runs"):
+        workload, regime = settings.workload, settings.regime
+        assert full.epochs(workload, regime) >= cpu.epochs(workload, regime) or (
+            workload, regime) == ("synthetic", "scratch")  # cpu: the paper's 80 epochs  # fmt: skip
         if workload == "lm":
             continue
-        steps = math.ceil(cpu.subset[workload] / batch_size(workload))
-        assert steps * cpu.epochs(workload, regime) >= cpu.min_trial_steps, workload
+        examples = settings.subset or WHOLE_TRAINING_SPLIT[workload]
+        steps = math.ceil(examples / batch_size(workload))
+        assert steps * settings.max_epochs >= cpu.min_trial_steps, workload
     assert benchmark.SCALES["smoke"].min_trial_steps == 0  # it only checks code paths
+
+
+def test_the_cpu_scale_races_panels_where_trials_take_minutes_and_keeps_its_claims():
+    """The cpu scale's studies: every strategy where trials are cheap, the panel on the
+    transformer studies; the strategies the claims table compares are in every panel that
+    needs them, the paper's synthetic budget, the small text model from scratch."""
+    studies = {f"{s.workload}/{s.regime}": s for s in benchmark.plan(benchmark.SCALES["cpu"], "r")}
+    assert all(settings.mode == "race" for settings in studies.values())
+    assert studies["synthetic/scratch"].strategies == ("all",)
+    assert (studies["synthetic/scratch"].max_epochs, studies["synthetic/scratch"].subset) == (
+        80, None)  # the paper's budget on the whole 18,000-example training split  # fmt: skip
+    assert studies["trec6/scratch"].model == "textcnn"
+    for key in ("trec6/finetune", "rte/finetune", "imdb/finetune"):
+        assert {"radam", "stlr_discriminative", "stlr_discriminative_paper", "dals",
+                "dals_fast"} <= set(studies[key].strategies)  # fmt: skip
+    assert {"linear_decay_sgd", "cosine_sgd", "refined"} <= set(studies["lm/scratch"].strategies)
+    for panel in (benchmark_scales.FINETUNE_PANEL, benchmark_scales.PRETRAINING_PANEL):
+        assert set(panel) <= set(strategies.REGISTRY) | {strategies.REFINED}
+    assert studies["cifar10/scratch"].target == 0.60  # a 10,000-image subset's level
+
+
+def test_a_command_line_model_and_strategies_win_over_the_scales_own():
+    cpu = benchmark.SCALES["cpu"]
+    (settings,) = benchmark.plan(cpu, "runs", strategies=("adamw,radam",), model="my-model",
+                                 workloads=(("trec6", "scratch"),))  # fmt: skip
+    assert (settings.strategies, settings.model) == (("adamw", "radam"), "my-model")
+
+
+def test_the_gpu_scale_shares_each_gpu_between_trials():
+    for settings in benchmark.plan(benchmark.SCALES["gpu"], "runs"):
+        assert 0 < settings.gpus_per_trial < 1 and settings.mode == "race"
 
 
 def test_a_study_with_trials_too_short_for_its_scale_is_named_in_one_line():

@@ -399,6 +399,15 @@ def test_csv_numeric_features_are_standardized_with_train_statistics(roots):
     assert 0.5 < workload.objective.target < 1.0
 
 
+def test_a_target_replaces_the_workloads_own_and_keeps_its_direction():
+    own = build_workload({"workload": "synthetic", "subset": 200, "eval_subset": 100})
+    chosen = build_workload({"workload": "synthetic", "subset": 200, "eval_subset": 100,
+                             "target": "0.7"})  # fmt: skip
+    assert own.objective.target == 0.85
+    assert (chosen.objective.target, chosen.objective.mode) == (0.7, own.objective.mode)
+    assert chosen.describe()["target"] == 0.7  # what a study's tags and reports read
+
+
 @pytest.mark.parametrize(
     "config, message",
     [

@@ -38,6 +38,7 @@ class WorkloadConfig:
     device: torch.device
     batch_size: int | None
     max_length: int | None
+    target: float | None = None  # overrides the workload's own target (None: keep it)
     folds: int | None = None  # K of k-fold selection (None: one validation split)
     fold: int = 0  # which fold this workload validates on, 0 … K − 1
 
@@ -63,6 +64,7 @@ def read_config(config: WorkloadSpec | Mapping[str, Any], fold: int = 0) -> Work
         device=resolve_device(spec.device),
         batch_size=spec.batch_size,
         max_length=spec.max_length,
+        target=spec.target,
         folds=spec.folds,
         fold=fold if spec.folds is not None else 0,
     )

@@ -6,6 +6,7 @@ so building the synthetic workload never pays for them.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 from collections.abc import Callable, Mapping
@@ -40,7 +41,8 @@ def workload_ids() -> list[str]:
 def build_workload(config: Mapping[str, Any], fold: int = 0) -> Workload:
     """Build the workload a trial config names (``workload``, ``regime``, ``seed``,
     ``data_dir``, ``subset``, ``eval_subset``, ``model``, ``label_column``, ``text_column``,
-    ``device``, ``batch_size``, ``max_length``, ``folds``; other keys are ignored).
+    ``device``, ``batch_size``, ``max_length``, ``target``, ``folds``; other keys are
+    ignored).
     ``workload`` is a built-in id, ``csv:PATH``, or a user's ``module:function``
     (:mod:`dals_tune.workloads.user_module`). With ``folds`` K, the workload of fold
     ``fold``: trained on the other K − 1 folds, validated on that one.
@@ -54,6 +56,8 @@ def build_workload(config: Mapping[str, Any], fold: int = 0) -> Workload:
     workload = builder_for(settings.workload)(settings)
     if settings.folds is not None and workload.details.get(FOLDS_DETAIL) != settings.folds:
         raise no_folds(settings.workload)
+    if settings.target is not None:  # the user's (or a scale's) level for this data size
+        workload.objective = dataclasses.replace(workload.objective, target=settings.target)
     return workload
 
 
