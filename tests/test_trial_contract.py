@@ -25,6 +25,7 @@ GIVEN = {
     "label_column": "y",
     "text_column": "t",
     "max_length": 7,
+    "target": 0.5,
     "folds": 3,
 }
 
