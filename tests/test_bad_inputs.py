@@ -528,12 +528,12 @@ def test_an_unusable_tracking_uri_is_refused_before_ray(tmp_path, capsys, comman
 @pytest.fixture
 def no_server(monkeypatch):
     """``ui`` must refuse before it starts MLflow's server (which would not return)."""
-    from dals_tune import tracking
+    from dals_tune import tracking_ui
 
     def started_a_server(*args, **kwargs):
         pytest.fail("the ui command started a server: it should have refused before")
 
-    monkeypatch.setattr(tracking.subprocess, "Popen", started_a_server)
+    monkeypatch.setattr(tracking_ui.subprocess, "Popen", started_a_server)
 
 
 def test_ui_on_a_sqlite_uri_with_no_database_is_one_line(tmp_path, capsys, no_server):
