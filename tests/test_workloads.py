@@ -368,6 +368,7 @@ def test_textcnn_trains_from_scratch_on_the_encoders_token_cache(roots, monkeypa
     monkeypatch.setattr(text_sources, "read_trec_file", unreadable)
     workload = build_workload(resolve("trec6_textcnn", roots))
     assert isinstance(workload.model, TextCNN) and workload.regime == "scratch"
+    assert (workload.objective.target, encoder.objective.target) == (0.70, 0.90)  # own target
     assert same_inputs(workload.train_split.inputs, encoder.train_split.inputs)
     assert workload.describe()["model"].startswith("textcnn: 128-d embeddings")
     record = train(resolve("trec6_textcnn", roots, strategy="adamw", epochs=4, lr=3e-3))
