@@ -15,7 +15,7 @@ from typing import Any
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # The device types where bf16 autocast was measured faster than fp32, as accurate, on native
-# hardware (docs/benchmarks.md, "Precision": an AVX-512-BF16 CPU, 0.39–0.88× the time of
+# hardware (docs/benchmarks.md, "Precision": an AVX-512-BF16 CPU, 0.39–0.95× the time of
 # fp32); elsewhere auto keeps fp32. CUDA is left out until it is measured.
 BF16_MEASURED_FASTER: tuple[str, ...] = ("cpu",)
 
