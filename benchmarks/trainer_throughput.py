@@ -143,7 +143,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, device {args.device}")
     print(f"{'workload':<12} {'bare loop':>14} {'dals_tune':>14} {'ratio':>7}  (target >= 0.9)")
     for workload in args.workloads.split(","):
-        config = {"workload": workload, "seed": 0, "device": args.device, "eval_subset": 1000}
+        # fp32 on both sides: the bare loop has no autocast (--precision auto may pick bf16).
+        config = {"workload": workload, "seed": 0, "device": args.device, "eval_subset": 1000,
+                  "precision": "fp32"}  # fmt: skip
         if args.data_dir:
             config["data_dir"] = args.data_dir
         if args.subset:
@@ -152,7 +154,8 @@ def main() -> None:
         bare, ours = statistics.median(bare_rates), statistics.median(our_rates)
         print(f"{workload:<12} {bare:>10.0f} /s {ours:>10.0f} /s {ours / bare:>6.2f}x")
     if args.loader_workload:
-        config = {"workload": args.loader_workload, "seed": 0, "device": args.device}
+        config = {"workload": args.loader_workload, "seed": 0, "device": args.device,
+                  "precision": "fp32"}  # fmt: skip
         if args.subset:
             config["subset"] = args.subset
         tensors, dataset = loader_against_tensors(config, args.epochs)

@@ -38,6 +38,7 @@ from dals_tune.fold_means import fold_mean
 from dals_tune.grad_norm_series import STEP_GRAD_NORMS
 from dals_tune.gradient_buffer import GradientBuffer
 from dals_tune.objective import Objective
+from dals_tune.precision import resolve_precision
 from dals_tune.trial import TrialSpec
 from dals_tune.trial_checkpoint import CHECKPOINT_FILE as CHECKPOINT_FILE
 from dals_tune.workloads import Workload, build_workload
@@ -88,8 +89,11 @@ def train(
         for workload in (build_workload(spec, fold) for fold in range(spec.folds or 1))
     ]
     first = learners[0]  # its gradient norms, LRs and optimizer metrics stand for the trial's
-    autocast = _autocast(spec.precision, next(first.model.parameters()).device)
-    record = TrialRecord(status="running", workload=first.workload.describe())
+    precision = resolve_precision(spec.precision, first.workload.device)
+    autocast = _autocast(precision, first.workload.device)
+    record = TrialRecord(
+        status="running", workload={**first.workload.describe(), "precision": precision}
+    )
     objective = first.workload.objective
     start_epoch = 0
     best = {objective.best_key: objective.worst, objective.test_at_best_key: float("nan")}
@@ -387,10 +391,9 @@ def _set_optimizer_mode(strategy: strategies.Strategy, optimizer: Any, training:
 
 
 def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast for fine-tuning on hardware that has it; fp32 enters no context at all,
-    since even a disabled autocast costs time on every step of a small model."""
-    if precision not in {"fp32", "bf16"}:
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    """bf16 autocast for a resolved ``precision`` of bf16 (:mod:`dals_tune.precision`); fp32
+    enters no context at all, since even a disabled autocast costs time on every step of a
+    small model."""
     if precision == "fp32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)

@@ -26,8 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dals_tune.precision import PRECISIONS
+
 REGIMES = ("scratch", "finetune")
-PRECISIONS = ("fp32", "bf16")
 # What ``wanted`` reads as for each lowest value a whole number may take.
 _WHOLE_NUMBER_WANTED = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}
 
@@ -147,8 +148,17 @@ class WorkloadSpec:
     eval_subset: int | None = setting(
         None, optional(positive), "stratified N-example validation and test sets"
     )
-    model: str | None = setting(None, optional(text), "Hugging Face hub id or local path")
-    precision: str = setting("fp32", one_of(PRECISIONS), "fp32, or bf16 autocast")
+    model: str | None = setting(
+        None,
+        optional(text),
+        "Hugging Face hub id or local path, or a built-in model's name (docs/workloads.md)",
+    )
+    precision: str = setting(
+        "auto",
+        one_of(PRECISIONS),
+        "bf16 autocast or fp32; auto: bf16 where the hardware has it natively and it was "
+        "measured faster, else fp32",
+    )
     batch_size: int | None = setting(None, optional(positive), "examples per batch")
     label_column: str | None = setting(None, optional(text), "csv: the label column")
     text_column: str | None = setting(None, optional(text), "csv: the text column, if any")

@@ -308,6 +308,16 @@ def test_a_missing_text_model_is_one_line_and_caches_nothing(tmp_path, capsys):
     assert snapshot(tmp_path) == before  # no token cache for a model that is not there
 
 
+def test_textcnn_refuses_to_fine_tune_and_caches_nothing(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    fixtures.write_trec(data_dir)
+    before = snapshot(tmp_path)
+    argv = ["train", "--workload", "trec6", "--strategy", "adamw", "--data-dir", str(data_dir),
+            "--model", "textcnn", "--regime", "finetune"]  # fmt: skip
+    assert_refused(*run_cli(argv, capsys), "textcnn has no pretrained weights to fine-tune")
+    assert snapshot(tmp_path) == before
+
+
 def test_a_csv_that_is_not_there_is_one_line(tmp_path, capsys):
     argv = ["train", "--workload", "csv:missing.csv", "--strategy", "adamw", "--epochs", "1"]
     assert_refused(*run_cli(argv, capsys), "csv: no file at missing.csv")

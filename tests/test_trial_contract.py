@@ -141,7 +141,7 @@ def test_a_rerun_and_a_joint_trial_are_read_into_the_contract_at_the_ray_boundar
     "changes, message",
     [
         ({"subset": 0}, "subset must be a positive integer, got 0"),
-        ({"precision": "fp8"}, "precision must be 'fp32' or 'bf16', got 'fp8'"),
+        ({"precision": "fp8"}, "precision must be 'auto' or 'fp32' or 'bf16', got 'fp8'"),
         ({"regime": "pretrain"}, "regime must be 'scratch' or 'finetune', got 'pretrain'"),
         ({"epochs": 2.5}, "epochs must be a positive integer, got 2.5"),
     ],

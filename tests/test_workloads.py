@@ -34,6 +34,13 @@ def offline(monkeypatch):
         monkeypatch.setenv(flag, "1")
 
 
+@pytest.fixture(autouse=True)
+def tiny_default_tokenizer(monkeypatch, roots):
+    """The default text model (whose tokenizer ``textcnn`` reads) is the tiny BERT, so no
+    test depends on the installed MiniLM."""
+    monkeypatch.setattr(hub, "bundled_model_path", lambda: roots["bert"])
+
+
 @pytest.fixture(scope="session")
 def roots(tmp_path_factory) -> dict[str, Path]:
     """One data folder per layout, plus the tiny BERT and the CSVs."""
@@ -68,6 +75,7 @@ CASES = {
         {"workload": "trec6", "data_dir": "text", "model": "bert", "regime": "scratch"},
         (54, 6, 24),
     ),
+    "trec6_textcnn": ({"workload": "trec6", "data_dir": "text", "model": "textcnn"}, (54, 6, 24)),
     "rte": ({"workload": "rte", "data_dir": "text", "model": "bert"}, (36, 4, 12)),
     "imdb_tree": ({"workload": "imdb", "data_dir": "text", "model": "bert"}, (22, 2, 12)),
     "imdb_archive": (
@@ -239,6 +247,13 @@ def test_model_layers_group_for_depth_mapping(roots):
     }
     for case, expected in depths.items():
         assert len(layers_of(build_workload(resolve(case, roots)).model)) == expected
+    textcnn = layers_of(build_workload(resolve("trec6_textcnn", roots)).model)
+    assert [(layer.name, layer.depth) for layer in textcnn] == [
+        ("embedding", 0.0),
+        ("convolutions", 0.5),  # the parallel convs are one layer: none is deeper
+        ("classifier", 1.0),
+    ]
+    assert len(textcnn[1].parameters) == 6  # weight and bias of the widths 3, 4 and 5
 
 
 def test_subsets_are_stratified_and_seeded(roots):
@@ -336,6 +351,66 @@ def test_text_regimes_load_or_reinitialize_the_encoder(roots):
     assert same_inputs(finetune.bert.embeddings.word_embeddings.weight, pretrained)
     assert not same_inputs(scratch.bert.embeddings.word_embeddings.weight, pretrained)
     assert build_workload(resolve("trec6_scratch", roots)).regime == "scratch"
+
+
+def test_textcnn_trains_from_scratch_on_the_encoders_token_cache(roots, monkeypatch):
+    """``--model textcnn`` reads the default tokenizer's cached tokens (the same batches as
+    the encoder's), defaults to the scratch regime and its loss falls."""
+    from dals_tune.training import train
+    from dals_tune.workloads import text_sources
+    from dals_tune.workloads.text_convnet import TextCNN
+
+    encoder = build_workload(resolve("trec6", roots))  # model "bert": the default's folder
+
+    def unreadable(path):
+        raise AssertionError("the encoder's cached tokens should have been used")
+
+    monkeypatch.setattr(text_sources, "read_trec_file", unreadable)
+    workload = build_workload(resolve("trec6_textcnn", roots))
+    assert isinstance(workload.model, TextCNN) and workload.regime == "scratch"
+    assert (workload.objective.target, encoder.objective.target) == (0.70, 0.90)  # own target
+    assert same_inputs(workload.train_split.inputs, encoder.train_split.inputs)
+    assert workload.describe()["model"].startswith("textcnn: 128-d embeddings")
+    record = train(resolve("trec6_textcnn", roots, strategy="adamw", epochs=4, lr=3e-3))
+    losses = [epoch["train_loss"] for epoch in record.epochs]
+    assert losses == sorted(losses, reverse=True) and losses[-1] < 0.7 * losses[0], losses
+
+
+def test_textcnn_logits_ignore_padding_and_short_texts_have_windows(roots):
+    workload = build_workload(resolve("trec6_textcnn", roots))
+    model = workload.model.eval()
+    index = torch.arange(8)
+    trimmed = workload.make_batch(workload.train_split, index, None)
+    full = {k: v[index].long() for k, v in workload.train_split.inputs.items()}
+    assert trimmed["input_ids"].shape[1] < full["input_ids"].shape[1]
+    with torch.no_grad():
+        assert torch.allclose(model(**trimmed), model(**full), atol=1e-5)
+        two_tokens = {k: v[:, :2] for k, v in trimmed.items()}  # shorter than width 5
+        assert torch.isfinite(model(**two_tokens)).all()
+
+
+def test_textcnn_refuses_to_fine_tune_before_loading_anything(roots, monkeypatch):
+    from dals_tune.workloads import text_models
+
+    def no_tokenizer(model):
+        raise AssertionError("the regime should have been refused first")
+
+    monkeypatch.setattr(text_models, "resolve_model", no_tokenizer)
+    with pytest.raises(ValueError) as error:
+        build_workload(resolve("trec6_textcnn", roots, regime="finetune"))
+    assert str(error.value) == (
+        "textcnn has no pretrained weights to fine-tune; use regime 'scratch', or a pretrained "
+        "encoder (leave --model out for the default)"
+    )
+
+
+def test_train_command_with_textcnn(roots, capsys):
+    from dals_tune.cli import main
+
+    argv = ["train", "--workload", "trec6", "--model", "textcnn", "--strategy", "dals",
+            "--epochs", "2", "--data-dir", str(roots["text"]), "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    assert "test_acc_at_best_val=" in capsys.readouterr().out
 
 
 def test_token_cache_is_reused(roots, monkeypatch):

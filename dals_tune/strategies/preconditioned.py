@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from dals_tune.layers import LayerMapping, layers_of
+from dals_tune.precision import native_bf16
 from dals_tune.strategies.param_groups import trainable_parameters
 from dals_tune.strategies.registry import BuildContext, Built
 
@@ -43,8 +44,9 @@ def muon_groups(
 def newton_schulz_dtype(device: torch.device) -> torch.dtype:
     """bf16, the libraries' choice for the Newton–Schulz iteration, where matrix products run
     natively in it (GPUs; CPUs with AVX-512-BF16 or AMX); fp32 on a CPU that emulates bf16,
-    where a bf16 product is tens of times slower (256×256 on an AVX2 CPU: 15 ms, fp32 0.4 ms)."""
-    if device.type != "cpu" or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    where a bf16 product is tens of times slower (256×256 on an AVX2 CPU: 15 ms, fp32 0.4 ms).
+    Native bf16 is detected in one place, :func:`dals_tune.precision.native_bf16`."""
+    if device.type != "cpu" or native_bf16(device):
         return torch.bfloat16
     return torch.float32
 

@@ -19,10 +19,11 @@ from typing import Any
 
 from dals_tune import strategies
 from dals_tune.objective import ACCURACY, Objective
+from dals_tune.precision import resolve_precision
 from dals_tune.study.settings import STATE_FILE, SearchSettings
 from dals_tune.study.warm_start import WarmStart, read_warm_start
 from dals_tune.workloads import build_workload
-from dals_tune.workloads.config import resolve_data_dir
+from dals_tune.workloads.config import resolve_data_dir, resolve_device
 from dals_tune.workloads.registry import takes_folds
 
 # Fewer validation examples than this and one example is a visible step of the metric: the
@@ -71,7 +72,9 @@ def check(settings: SearchSettings, warm_start: WarmStart | None = None) -> Chec
         }
     if settings.search == "lr":  # after the space file, which may narrow the ranges kept
         spaces = {sid: search_spaces.learning_rates_only(space) for sid, space in spaces.items()}
-    facts = workload.describe()
+    # What the trials compute in, on the device they run on (the probe above runs on the CPU).
+    precision = resolve_precision(settings.precision, resolve_device(settings.device))
+    facts = {**workload.describe(), "precision": precision}
     checked = CheckedStudy(
         settings=settings,
         strategy_ids=strategy_ids,

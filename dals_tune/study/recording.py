@@ -90,6 +90,7 @@ def study_params(checked: CheckedStudy) -> dict[str, Any]:
         "test_size": facts.get("test_size", ""),
         "refine_from": settings.refine_from or "",
         "depth": facts.get("depth", ""),
+        "precision": facts.get("precision", ""),
         "warm_start": settings.warm_start or "",
     }
 

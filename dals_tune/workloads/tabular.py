@@ -12,7 +12,7 @@
   features → 256 → 256 → 256 → classes, trained from scratch.
 - Text: with ``text_column`` set, or when the only feature column holds strings, the text
   goes through the text workloads' path (tokenizer, Hugging Face encoder, max length 128,
-  fine-tuned by default).
+  fine-tuned by default; ``--model textcnn`` for the small TextCNN, from scratch).
 
 Target: there is no published number for a user's data, so the target is halfway from the
 majority-class rate to 100 %: ``majority + (1 - majority) / 2``.
@@ -29,10 +29,11 @@ from dals_tune.objective import Objective
 from dals_tune.workloads.base import DatasetNotFoundError, DatasetUnreadableError, Split, Workload
 from dals_tune.workloads.config import WorkloadConfig
 from dals_tune.workloads.folds import no_folds
-from dals_tune.workloads.hub import load_tokenizer, resolve_model
+from dals_tune.workloads.hub import load_tokenizer
 from dals_tune.workloads.models import mlp
 from dals_tune.workloads.splits import carve_splits, holdout_test
 from dals_tune.workloads.text import text_workload, token_split, tokenize_texts
+from dals_tune.workloads.text_models import text_model
 
 TEST_FRACTION = 0.2
 HIDDEN_SIZES = (256, 256, 256)
@@ -176,8 +177,8 @@ def _text_csv(
     target_accuracy: float,
     source: str,
 ) -> Workload:
-    model = resolve_model(config.model)
-    tokenizer = load_tokenizer(model)
+    model = text_model(config.model, config.regime)
+    tokenizer = load_tokenizer(model.source)
     max_length = config.max_length or TEXT_MAX_LENGTH
     tokens = tokenize_texts(texts.fillna("").astype(str).tolist(), None, tokenizer, max_length)
     whole = token_split({**tokens, "label": labels})
@@ -187,8 +188,8 @@ def _text_csv(
         class_names=class_names,
         train=train,
         test=test,
-        regime=config.regime_or("finetune"),
         model=model,
+        tokenizer=tokenizer,
         config=config,
         max_length=max_length,
         batch_size=config.batch_size or TEXT_BATCH_SIZE,

@@ -1,29 +1,39 @@
-"""Text classification workloads: TREC-6, RTE and IMDb with a Hugging Face encoder.
+"""Text classification workloads: TREC-6, RTE and IMDb with a Hugging Face encoder, or the
+small TextCNN of ``--model textcnn``.
 
 The text is tokenized once, padded to the task's max length and cached as small integer
 tensors (token ids as int32, masks as int8), then held whole on the device like any other
 tensor dataset. Each batch is cut to the length of its longest example before it reaches
 the model, so short questions do not pay for 64 positions of padding; since padding is
-masked, this changes no result.
+masked, this changes no result. Which model and tokenizer: :mod:`.text_models`.
 
-Regimes: ``finetune`` (the default) loads the pretrained encoder with a fresh
-classification head; ``scratch`` builds the same architecture from its config, randomly
-initialized. Targets (validation accuracy) are set below what DistilBERT- and
-MiniLM-class encoders are reported to reach, so a sound strategy gets there in a few
-epochs; from scratch, small labelled sets allow much less:
+Regimes: ``finetune`` (the default for an encoder) loads the pretrained encoder with a
+fresh classification head; ``scratch`` builds the same architecture from its config,
+randomly initialized. ``textcnn`` trains from scratch only (it has nothing pretrained),
+over the default encoder's tokens, in a fraction of the encoder's time on a CPU.
 
-==========  ==========  =========  ==========  =====
-task        max length  batch      finetune    scratch
-==========  ==========  =========  ==========  =====
-trec6       64          32         0.90        0.75
-rte         128         16         0.58        0.53
-imdb        256         16         0.85        0.75
-==========  ==========  =========  ==========  =====
+Targets (validation accuracy, the value time-to-target counts) are set below what
+DistilBERT- and MiniLM-class encoders are reported to reach, so a sound strategy gets
+there in a few epochs; from scratch, small labelled sets allow much less. Each is well
+above chance, the share of the training set's majority class (which the stratified
+validation split keeps; ``docs/tools/chance_levels.py``): trec6 0.229, rte 0.502, imdb
+0.500. RTE's scratch target was 0.53, one standard error (0.032 on its 249 validation
+examples) above chance, so noise reached it; it is 0.56, two standard errors above.
+textcnn's TREC-6 target is below the 0.73 it reached in 3 AdamW epochs at the defaults
+(docs/workloads.md); on RTE and IMDb it keeps the scratch target.
+
+==========  ==========  =====  ========  =======  =======  ======
+task        max length  batch  finetune  scratch  textcnn  chance
+==========  ==========  =====  ========  =======  =======  ======
+trec6       64          32     0.90      0.75     0.70     0.229
+rte         128         16     0.58      0.56     0.56     0.502
+imdb        256         16     0.85      0.75     0.75     0.500
+==========  ==========  =====  ========  =======  =======  ======
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,13 +42,9 @@ from dals_tune.objective import Objective
 from dals_tune.workloads.base import Split, Workload
 from dals_tune.workloads.cache import cache_key, load_or_build
 from dals_tune.workloads.config import WorkloadConfig, cache_dir
-from dals_tune.workloads.hub import (
-    load_classifier,
-    load_tokenizer,
-    model_description,
-    resolve_model,
-)
+from dals_tune.workloads.hub import load_tokenizer
 from dals_tune.workloads.splits import carve_splits
+from dals_tune.workloads.text_models import TextModel, text_model
 from dals_tune.workloads.text_sources import (
     IMDB_CLASSES,
     RTE_CLASSES,
@@ -58,11 +64,18 @@ class TextTask:
     max_length: int
     batch_size: int
     targets: dict[str, float]  # regime → target validation accuracy
+    # a built-in small model's name → its own target (else its regime's)
+    model_targets: dict[str, float] = field(default_factory=dict)
+
+    def target(self, regime: str, model: str) -> float:
+        return self.model_targets.get(model, self.targets[regime])
 
 
 TASKS = {
-    "trec6": TextTask("trec6", TREC_CLASSES, 64, 32, {"finetune": 0.90, "scratch": 0.75}),
-    "rte": TextTask("rte", RTE_CLASSES, 128, 16, {"finetune": 0.58, "scratch": 0.53}),
+    "trec6": TextTask(
+        "trec6", TREC_CLASSES, 64, 32, {"finetune": 0.90, "scratch": 0.75}, {"textcnn": 0.70}
+    ),
+    "rte": TextTask("rte", RTE_CLASSES, 128, 16, {"finetune": 0.58, "scratch": 0.56}),
     "imdb": TextTask("imdb", IMDB_CLASSES, 256, 16, {"finetune": 0.85, "scratch": 0.75}),
 }
 
@@ -80,15 +93,14 @@ def build_imdb(config: WorkloadConfig) -> Workload:
 
 
 def build_text_task(task: TextTask, config: WorkloadConfig) -> Workload:
-    regime = config.regime_or("finetune")
     corpus = find_corpus(task.id, config.data_dir)  # first: a missing dataset names the task
-    model = resolve_model(config.model)
-    tokenizer = load_tokenizer(model)
+    model = text_model(config.model, config.regime)
+    tokenizer = load_tokenizer(model.source)
     max_length = config.max_length or task.max_length
     key = cache_key(
         dataset=task.id,
         source=corpus.fingerprint,
-        tokenizer=tokenizer_identity(tokenizer, model),
+        tokenizer=tokenizer_identity(tokenizer, model.source),
         max_length=max_length,
     )
 
@@ -104,12 +116,12 @@ def build_text_task(task: TextTask, config: WorkloadConfig) -> Workload:
         class_names=task.class_names,
         train=token_split(tokens["train"]),
         test=token_split(tokens["test"]),
-        regime=regime,
         model=model,
+        tokenizer=tokenizer,
         config=config,
         max_length=max_length,
         batch_size=config.batch_size or task.batch_size,
-        target_accuracy=task.targets[regime],
+        target_accuracy=task.target(model.regime, model.name),
         source=corpus.source,
     )
 
@@ -120,8 +132,8 @@ def text_workload(
     class_names: tuple[str, ...],
     train: Split,
     test: Split,
-    regime: str,
-    model: str,
+    model: TextModel,
+    tokenizer,
     config: WorkloadConfig,
     max_length: int,
     batch_size: int,
@@ -134,7 +146,7 @@ def text_workload(
     num_classes = len(class_names)
     return Workload(
         id=workload_id,
-        regime=regime,
+        regime=model.regime,
         num_classes=num_classes,
         objective=Objective(target=target_accuracy),
         seed=config.seed,
@@ -144,12 +156,12 @@ def text_workload(
         train_split=carved.train,
         val_split=carved.val,
         test_split=carved.test,
-        model_factory=lambda: load_classifier(model, num_classes, regime),
+        model_factory=model.factory(tokenizer, num_classes),
         make_batch=text_batch,
         class_names=class_names,
         details={
             **carved.details,
-            "model": model_description(model),
+            "model": model.description,
             "max_length": max_length,
             "source": source,
         },
