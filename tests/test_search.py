@@ -200,6 +200,12 @@ def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
     assert {first_out, second_out} == {"fixed_sgd", "cosine_sgd"}
     assert done[0]["trials"] == {"adamw": 1, "fixed_sgd": 1, "cosine_sgd": 1}
     assert done[1]["trials"] == {"adamw": 2, second_out: 2}
+    # Each round saved its trials' epochs for the next round's ASHA rungs: 2 epochs each.
+    for race_round in done:
+        assert {sid: len(runs) for sid, runs in race_round["histories"].items()} == (
+            race_round["trials"]
+        )
+        assert all(len(h) == 2 for runs in race_round["histories"].values() for h in runs)
     assert set(state["best_configs"]) == {"adamw"}  # the survivor's, for its seed re-runs
 
     tracker = tracking.open_store(out)
