@@ -12,8 +12,8 @@ per strategy and the same maximum epochs, on the synthetic task or a CIFAR-10 su
 It prints, for each, the best validation value any trial reached, the epochs all trials
 spent and the winner (its best trial's strategy; ``--seeds 0``, so the leaderboard ranks
 the best trials, with the tie group of single values, ``dals_tune.reports.ties``). Then
-ASHA's gap to FIFO (target: within 0.5 points) and its share of FIFO's epochs (target:
-≤ 40 %); each race's epochs as a share of the per-strategy study with the same scheduler
+ASHA's gap to FIFO (target: within 0.3 points) and its share of FIFO's epochs (target:
+≤ 35 %); each race's epochs as a share of the per-strategy study with the same scheduler
 (target: ≤ 50 %), and whether the race's winner is the per-strategy winner or in its tie
 group. The per-trial overhead of each Tuner run is ``(wall × slots − Σ trial seconds) /
 trials`` (see ``dals_tune.study.runner.TuneRunTiming``), summed over a race's rounds; target
@@ -21,7 +21,9 @@ trials`` (see ``dals_tune.study.runner.TuneRunTiming``), summed over a race's ro
 
 Early stopping can only save what lies beyond the first rung: each strategy's ASHA judges a
 trial first at its grace period (that strategy's longest warmup: 20 % of the epochs for DALS,
-one epoch without warmup), then at 3×, 9×... that. The default budget of 27 epochs gives
+one epoch without warmup), then at 3×, 9×... that, keeping the top third of each rung by
+rank (``dals_tune.study.ray_tune.asha``); in a race its rungs hold the strategy's trials of
+every round so far. The default budget of 27 epochs gives
 three to four rungs; at 9 epochs there are two, and even a synchronous successive halving
 would spend about 31 % of FIFO's epochs.
 
@@ -133,8 +135,8 @@ def print_verdicts(rows: dict[str, Measured]) -> None:
     asha, fifo = rows.get("asha"), rows.get("fifo")
     if asha and fifo:
         print(f"ASHA best − FIFO best: {(asha.best - fifo.best) * 100:+.2f} points "
-              "(target: ASHA within 0.5 points)")  # fmt: skip
-        print(f"ASHA epochs / FIFO epochs: {asha.epochs / fifo.epochs:.2f} (target ≤ 0.40)")
+              "(target: ASHA within 0.3 points)")  # fmt: skip
+        print(f"ASHA epochs / FIFO epochs: {asha.epochs / fifo.epochs:.2f} (target ≤ 0.35)")
     for name, row in rows.items():
         if not name.startswith("race-"):
             continue

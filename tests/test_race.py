@@ -182,8 +182,9 @@ def test_the_standing_is_the_trial_the_seed_reruns_would_repeat():
 def test_rounds_survive_the_study_state_and_say_who_is_left():
     rounds = [
         RaceRound(0, {"a": 1, "b": 1, "c": 1}, standings({"a": 0.9, "b": 0.8, "c": 0.5}),
-                  ("c",), ("a", "b")),
-        RaceRound(1, {"a": 2, "b": 2}, standings({"a": 0.92, "b": 0.81}), ("b",), ("a",)),
+                  ("c",), ("a", "b"), {"a": ((0.5, 0.9),), "b": ((0.4, None),)}),
+        RaceRound(1, {"a": 2, "b": 2}, standings({"a": 0.92, "b": 0.81}), ("b",), ("a",),
+                  {"a": ((0.6, 0.92), (0.3,)), "b": ((0.45, 0.81), (0.2,))}),
     ]  # fmt: skip
     saved = json.loads(json.dumps([r.as_record() for r in rounds]))
     assert [RaceRound.from_record(record) for record in saved] == rounds
@@ -195,6 +196,22 @@ def test_rounds_survive_the_study_state_and_say_who_is_left():
         "b": 0.81,
         "c": 0.5,
     }
+    # What each strategy's ASHA holds in round 2: its trials of rounds 0 and 1, oldest first.
+    assert race.earlier_histories(rounds) == {
+        "a": [(0.5, 0.9), (0.6, 0.92), (0.3,)],
+        "b": [(0.4, None), (0.45, 0.81), (0.2,)],
+    }
+    assert race.earlier_histories(rounds[:1])["a"] == [(0.5, 0.9)]
+    assert race.earlier_histories([]) == {}
+
+
+def test_a_trials_history_is_its_validation_value_at_each_epoch():
+    trial = TrialOutcome(
+        "t", "trial", "a", {}, 0,
+        [{"epoch": 1, "val_acc": 0.5, "best_val_acc": 0.5},
+         {"epoch": 2, "val_acc": 0.4, "best_val_acc": 0.5}],
+    )  # fmt: skip
+    assert race.history_of(trial, ACCURACY) == (0.5, 0.4)  # what ASHA read, not the best
 
 
 # ----- the leaderboard of a race ----------------------------------------------------------------
@@ -267,6 +284,47 @@ def test_a_round_is_the_per_strategy_run_of_the_raced_strategies(tmp_path):
     assert [group.num_samples for group in later.groups] == [4, 4] and later.num_samples == 8
     assert all(len(group.points_to_evaluate) == 1 for group in first.groups)  # the defaults
     assert all(not group.points_to_evaluate for group in later.groups)
+    assert all(not group.earlier_trials for group in first.groups)
+    earlier = {"adamw": [(0.5, 0.6)], "fixed_sgd": [(0.2,)]}
+    second = plans.race_round_plan(checked, "s", tmp_path, 1, {"adamw": 2}, earlier)
+    assert [(group.key, group.earlier_trials) for group in second.groups] == [
+        ("adamw", [(0.5, 0.6)])
+    ]
     assert (first.seed, later.seed) == (5, 7)  # seed + r: no round repeats the last one's draws
     assert first.optuna_study == later.optuna_study == "s"  # one Optuna study per strategy
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_rounds_asha_judges_a_trial_against_its_strategys_earlier_rounds(tmp_path):
+    """adamw's trials of earlier rounds scored 0.5, 0.6, 0.7 at epoch 1: its ASHA's first
+    rung holds them, so a new trial goes on at epoch 1 only in the top max(1, ⌊4/3⌋) = 1
+    of the four values, at least 0.7 (a tie goes on). A strategy with no earlier trials
+    (cosine_sgd) starts with empty rungs: its first trial always goes on."""
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    from dals_tune.study.plans import SearchGroup, TrialPlan
+    from dals_tune.study.ray_tune.schedulers import scheduler
+
+    earlier = [(0.5, 0.55, 0.6), (0.6, 0.7), (0.7,)]
+    groups = [
+        SearchGroup("adamw", 2, dict, grace_period=1, earlier_trials=earlier),
+        SearchGroup("cosine_sgd", 2, dict, grace_period=1),
+    ]
+    plan = TrialPlan(
+        name="race-round-1", storage=tmp_path, constants={}, num_samples=4, max_epochs=9,
+        scheduler="asha", groups=groups,
+    )  # fmt: skip
+    grouped = scheduler(plan)
+
+    def first_epoch(trial_id: str, strategy: str, value: float) -> str:
+        trial = SimpleNamespace(trial_id=trial_id, config={"strategy": strategy})
+        grouped.on_trial_add(None, trial)
+        return grouped.on_trial_result(None, trial, {"epoch": 1, "val_acc": value})
+
+    assert first_epoch("r1_00000", "adamw", 0.69) == TrialScheduler.STOP
+    assert first_epoch("r1_00001", "adamw", 0.70) == TrialScheduler.CONTINUE
+    assert first_epoch("r1_00002", "cosine_sgd", 0.1) == TrialScheduler.CONTINUE
+    (rung_one,) = [r for m, r in grouped.schedulers["adamw"]._brackets[0]._rungs if m == 1]
+    assert len(rung_one) == 5  # the three earlier trials and the two new ones

@@ -200,6 +200,12 @@ def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
     assert {first_out, second_out} == {"fixed_sgd", "cosine_sgd"}
     assert done[0]["trials"] == {"adamw": 1, "fixed_sgd": 1, "cosine_sgd": 1}
     assert done[1]["trials"] == {"adamw": 2, second_out: 2}
+    # Each round saved its trials' epochs for the next round's ASHA rungs: 2 epochs each.
+    for race_round in done:
+        assert {sid: len(runs) for sid, runs in race_round["histories"].items()} == (
+            race_round["trials"]
+        )
+        assert all(len(h) == 2 for runs in race_round["histories"].values() for h in runs)
     assert set(state["best_configs"]) == {"adamw"}  # the survivor's, for its seed re-runs
 
     tracker = tracking.open_store(out)
@@ -337,6 +343,38 @@ def test_each_strategy_gets_asha_rungs_from_its_own_warmup(tmp_path):
 
     assert first_rungs("dals") == [6, 18]
     assert first_rungs("adamw") == [1, 3, 9, 27]
+
+
+def test_asha_keeps_the_top_third_of_a_rung_by_rank():
+    """A trial goes on at a rung when it is in the top max(1, ⌊n/3⌋) of the n values there,
+    its own included, ties going on. Ray's interpolated quantile would let 0.65 go on
+    against 0.5 and 0.7 (its cutoff 0.5 + ⅔·0.2 = 0.6333); the top 1 of 3 does not."""
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    from dals_tune.study.ray_tune.asha import TopOfRungASHA
+
+    asha = TopOfRungASHA(max_t=27, grace_period=1, metric="val_acc", mode="max")
+
+    def at_epoch_one(index: int, value: float) -> str:
+        trial = SimpleNamespace(trial_id=f"t_{index:05d}")
+        asha.on_trial_add(None, trial)
+        return asha.on_trial_result(None, trial, {"epoch": 1, "val_acc": value})
+
+    decisions = [at_epoch_one(i, v) for i, v in enumerate([0.5, 0.7, 0.65, 0.8, 0.4])]
+    go, stop = TrialScheduler.CONTINUE, TrialScheduler.STOP
+    assert decisions == [go, go, stop, go, stop]  # the best so far while n < 3
+    # n = 6: the top 2 are 0.8 and 0.7; 0.7 ties the second and goes on, 0.69 would not.
+    assert at_epoch_one(5, 0.7) == go
+    assert at_epoch_one(6, 0.69) == stop  # n = 7: still the top 2
+
+    lower = TopOfRungASHA(max_t=27, grace_period=1, metric="rmse", mode="min")
+    first = SimpleNamespace(trial_id="r_00000")
+    second = SimpleNamespace(trial_id="r_00001")
+    for trial, value, expected in ((first, 0.2, go), (second, 0.3, stop)):
+        lower.on_trial_add(None, trial)
+        assert lower.on_trial_result(None, trial, {"epoch": 1, "rmse": value}) == expected
 
 
 def one_exploit_paced(signals: Path):

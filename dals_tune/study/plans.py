@@ -34,6 +34,9 @@ class SearchGroup:
     define_by_run: Callable[[Any], dict[str, Any]]
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
     grace_period: int | None = None  # this strategy's ASHA grace period (else the plan's)
+    # This strategy's trials of earlier Tuner runs of the study (a race's earlier rounds),
+    # each its validation value at epochs 1, 2, …: its ASHA's rungs start holding them.
+    earlier_trials: list[tuple[float | None, ...]] = field(default_factory=list)
 
 
 @dataclass
@@ -214,19 +217,27 @@ def _joint_point(space: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def race_round_plan(
-    checked: CheckedStudy, study_id: str, out: Path, index: int, trials: Mapping[str, int]
+    checked: CheckedStudy,
+    study_id: str,
+    out: Path,
+    index: int,
+    trials: Mapping[str, int],
+    earlier: Mapping[str, list[tuple[float | None, ...]]] | None = None,
 ) -> TrialPlan:
     """Round ``index`` of a race (:mod:`dals_tune.study.race`): per-strategy mode's Tuner run
     cut to the raced strategies, ``trials[s]`` trials each, defaults first in round 0 only.
     Each strategy's Optuna study is the one of every round (same name), so round r goes on
     with its search; the sampler is seeded with seed + r, else each round's random start-up
-    trials would repeat the last round's."""
+    trials would repeat the last round's. ``earlier[s]``: strategy s's trials of the rounds
+    before (``race.earlier_histories``), which its ASHA's rungs start with."""
     (plan,) = search_plans(checked, study_id, out)
+    earlier = earlier or {}
     groups = [
         dataclasses.replace(
             group,
             num_samples=trials[group.key],
             points_to_evaluate=group.points_to_evaluate if index == 0 else [],
+            earlier_trials=list(earlier.get(group.key, [])),
         )
         for group in plan.groups
         if group.key in trials

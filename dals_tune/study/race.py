@@ -34,6 +34,13 @@ trials, and what they would have spent goes to the contenders. The rule, pure Py
   "which strategy" includes tuning it); when no survivor has anything left to tune
   (m_r = 0); or when the budget left cannot give each one more trial (t_r = 0). The
   survivors go on to the seed re-runs; the dropped ones are reported after them.
+- **Scheduler.** Inside a round each strategy's trials are pruned by its own ASHA, whose
+  rungs hold that strategy's trials of *every* round so far (``RaceRound.histories``,
+  replayed into the round's ASHA): a round-r trial is stopped at a rung when it is below
+  the top 1/3 of all its strategy's trials there, as in per-strategy mode, rather than of
+  the one or two trials of its own round. Strategies are never compared with each other
+  at a rung, only at their standings: an early epoch favours schedules that decay early,
+  and a warmup or a late decay is a strategy's own affair.
 """
 
 from __future__ import annotations
@@ -79,17 +86,22 @@ class Standing:
         )
 
 
+History = tuple[float | None, ...]  # a trial's validation value at epochs 1, 2, … it reached
+
+
 @dataclass(frozen=True)
 class RaceRound:
     """One finished round: the strategies raced, the trials each got, every raced
-    strategy's standing after it, those dropped on its results and the leader's tie group
-    after it (the leader first)."""
+    strategy's standing after it, those dropped on its results, the leader's tie group
+    after it (the leader first) and each strategy's trials as per-epoch validation values
+    (``histories``: what its ASHA's rungs hold in the later rounds)."""
 
     index: int
     trials: dict[str, int]
     standings: dict[str, Standing]
     dropped: tuple[str, ...] = field(default_factory=tuple)
     tied: tuple[str, ...] = field(default_factory=tuple)
+    histories: dict[str, tuple[History, ...]] = field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
         """The round as the study state saves it (``StudyState.race_rounds``)."""
@@ -99,6 +111,7 @@ class RaceRound:
             "standings": {sid: s.as_record() for sid, s in self.standings.items()},
             "dropped": list(self.dropped),
             "tied": list(self.tied),
+            "histories": {sid: [list(h) for h in runs] for sid, runs in self.histories.items()},
         }
 
     @classmethod
@@ -111,6 +124,10 @@ class RaceRound:
             },
             dropped=tuple(record.get("dropped", ())),
             tied=tuple(record.get("tied", ())),
+            histories={
+                sid: tuple(tuple(h) for h in runs)
+                for sid, runs in record.get("histories", {}).items()
+            },
         )
 
 
@@ -230,3 +247,18 @@ def standings_after(rounds: Sequence[RaceRound]) -> dict[str, Standing]:
     for race_round in rounds:
         standings.update(race_round.standings)
     return standings
+
+
+def history_of(outcome: TrialOutcome, objective: Objective) -> History:
+    """The trial's validation value at each epoch it reported, in order: what ASHA read."""
+    return tuple(epoch.get(objective.val_key) for epoch in outcome.epochs)
+
+
+def earlier_histories(rounds: Sequence[RaceRound]) -> dict[str, list[History]]:
+    """Each strategy's trials of the finished ``rounds``, oldest first: the next round's
+    ASHA of that strategy starts with them in its rungs (module docstring, *Scheduler*)."""
+    histories: dict[str, list[History]] = {}
+    for race_round in rounds:
+        for sid, runs in race_round.histories.items():
+            histories.setdefault(sid, []).extend(runs)
+    return histories

@@ -1,10 +1,12 @@
 """The search step of ``--mode race``: the rounds of :mod:`dals_tune.study.race`, each one
 Tuner run, each recorded in the study state as it ends.
 
-A round is a per-strategy Tuner run of the raced strategies (``plans.race_round_plan``), so
-it runs, is recorded and resumes like any search: a race cut short goes on with ``--resume``
-from the round it was in (the finished rounds are in ``study.json``; the round in flight is
-restored from Tune's saved state, its finished trials kept). The parent run carries the
+A round is a per-strategy Tuner run of the raced strategies (``plans.race_round_plan``),
+each strategy's ASHA starting with that strategy's trials of the earlier rounds in its
+rungs (their per-epoch values, saved with each round), so it runs, is recorded and resumes
+like any search: a race cut short goes on with ``--resume`` from the round it was in (the
+finished rounds are in ``study.json``; the round in flight is restored from Tune's saved
+state, its finished trials kept). The parent run carries the
 round each dropped strategy was dropped in (``DROPPED_IN_ROUND_TAG``), for the leaderboard.
 """
 
@@ -55,7 +57,9 @@ def _run_round(
     index = len(rounds)
     each = max(trials.values())  # every raced strategy gets the same (race.next_round)
     runner.echo(f"race round {index}: {', '.join(trials)}, {each} trial(s) each")
-    plan = plans.race_round_plan(checked, runner.state.study_id, runner.out, index, trials)
+    plan = plans.race_round_plan(
+        checked, runner.state.study_id, runner.out, index, trials, race.earlier_histories(rounds)
+    )
     outcomes = runner._run(plan, {RACE_ROUND_TAG: index})
     before = race.standings_after(rounds)
     standings: dict[str, Standing | None] = {
@@ -73,7 +77,11 @@ def _run_round(
         + f"; dropped: {', '.join(dropped) or 'none'}"
     )
     kept = {sid: standing for sid, standing in standings.items() if standing is not None}
-    return RaceRound(index, dict(trials), kept, tuple(dropped), tuple(tied))
+    histories = {
+        sid: tuple(race.history_of(o, objective) for o in outcomes if o.strategy == sid)
+        for sid in trials
+    }
+    return RaceRound(index, dict(trials), kept, tuple(dropped), tuple(tied), histories)
 
 
 def _save(runner: _StudyRunner, rounds: list[RaceRound]) -> None:

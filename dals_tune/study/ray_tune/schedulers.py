@@ -1,4 +1,5 @@
-"""Which trials go on: ASHA, PBT or FIFO, one instance per strategy in a per-strategy study."""
+"""Which trials go on: ASHA (:mod:`.asha`), PBT or FIFO, one instance per strategy in a
+per-strategy study."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from ray.tune.schedulers import FIFOScheduler
 from ray.tune.search.sample import Domain, Integer
 
 from dals_tune.study.plans import TrialPlan
+from dals_tune.study.ray_tune.asha import TIME_ATTRIBUTE, TopOfRungASHA, replay
 from dals_tune.study.ray_tune.domains import plan_domains
-
-TIME_ATTRIBUTE = "epoch"
 
 
 def scheduler(plan: TrialPlan) -> Any:
@@ -24,7 +24,10 @@ def scheduler(plan: TrialPlan) -> Any:
         def make(key: str) -> Any:
             group = by_key.get(key)
             grace = group.grace_period if group and group.grace_period else plan.grace_period
-            return _one_scheduler(plan, {}, plan.objective.val_key, plan.objective.mode, grace)
+            made = _one_scheduler(plan, {}, plan.objective.val_key, plan.objective.mode, grace)
+            if group and plan.scheduler == "asha":
+                replay(made, group.earlier_trials, plan.objective.val_key)
+            return made
 
         return _GroupedScheduler(make, plan.group_key)
     return _one_scheduler(plan, plan_domains(plan))
@@ -39,17 +42,15 @@ def _one_scheduler(
 ) -> Any:
     """ASHA, PBT or FIFO. Inside a grouped scheduler it is given the metric itself; alone,
     Tune gives it the Tuner's (and refuses a scheduler that already has one)."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+    from ray.tune.schedulers import PopulationBasedTraining
 
     grace_period = grace_period or plan.grace_period
     if plan.scheduler == "asha":
-        return ASHAScheduler(
-            time_attr=TIME_ATTRIBUTE,
-            metric=metric,
-            mode=mode,
+        return TopOfRungASHA(
             max_t=plan.max_epochs,
             grace_period=min(grace_period, plan.max_epochs),
-            reduction_factor=3,
+            metric=metric,
+            mode=mode,
         )
     if plan.scheduler == "pbt":
         searched = {k: v for k, v in mutations.items() if isinstance(v, Domain)}
