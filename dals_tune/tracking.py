@@ -306,17 +306,20 @@ class Tracker:
         retry(lambda: self.client.set_terminated(parent_run_id, status))
 
     def mark_interrupted_runs(self, parent_run_id: str) -> int:
-        """Set the study's parent and children still RUNNING (a killed driver) to KILLED.
+        """Resume a study's record: its children still RUNNING (a killed driver's) become
+        KILLED, and its parent RUNNING again, whatever an interruption left it as, since the
+        study goes on (a report written before it ends must not call it killed).
 
-        Returns how many runs were changed. Call it when resuming a study, before logging.
+        Returns how many children were changed. Call it when resuming a study, before logging.
         """
         parent = self.client.get_run(parent_run_id)
-        runs = [parent, *self._children(parent.info.experiment_id, parent_run_id)]
         changed = 0
-        for run in runs:
+        for run in self._children(parent.info.experiment_id, parent_run_id):
             if run.info.status == "RUNNING":
                 retry(lambda run=run: self.client.set_terminated(run.info.run_id, "KILLED"))
                 changed += 1
+        if parent.info.status != "RUNNING":
+            retry(lambda: self.client.update_run(parent_run_id, status="RUNNING"))
         return changed
 
     # ----- reading -------------------------------------------------------------------------
