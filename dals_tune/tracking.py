@@ -205,8 +205,7 @@ class Tracker:
         logged = self._logged_child(experiment_id, parent_run_id, key)
         if logged is not None:
             return logged
-        tags = {
-            **{name: tag_value(value) for name, value in (tags or {}).items()},
+        identity = {
             PARENT_TAG: parent_run_id,
             KEY_TAG: key,
             TRIAL_ID_TAG: str(trial_id),
@@ -215,16 +214,16 @@ class Tracker:
             STATUS_TAG: status,
             KIND_TAG: kind,
             WORKLOAD_TAG: parent.data.tags.get(WORKLOAD_TAG, ""),
+            **({} if seed is None else {SEED_TAG: str(seed)}),
+            **({} if error is None else {ERROR_TAG: tag_value(error)}),
         }
-        if seed is not None:
-            tags[SEED_TAG] = str(seed)
-        if error is not None:
-            tags[ERROR_TAG] = tag_value(error)
-        name = trial_run_name(strategy, trial_id, seed)
-        start_ms, end_ms = milliseconds(started_at), milliseconds(ended_at)
+        tags = {**{name: tag_value(value) for name, value in (tags or {}).items()}, **identity}
         run = retry(
             lambda: self.client.create_run(
-                experiment_id, start_time=start_ms, tags=tags, run_name=name
+                experiment_id,
+                start_time=milliseconds(started_at),
+                tags=tags,
+                run_name=trial_run_name(strategy, trial_id, seed),
             )
         )
         run_id = run.info.run_id
@@ -232,12 +231,16 @@ class Tracker:
         log_batch(self.client, run_id, metrics=metrics, params=as_params(params))
         for name, document in (documents or {}).items():
             self.client.log_dict(run_id, dict(document), name)
+        self._end_child(run_id, status, milliseconds(ended_at))
+        return run_id
+
+    def _end_child(self, run_id: str, status: str, end_ms: int | None) -> None:
+        """End a child FAILED for an errored trial, FINISHED otherwise, then mark it logged:
+        last, so a child with the tag is complete, status included (a kill before it leaves a
+        child that the next ``log_trial`` deletes and writes again)."""
         final = RunStatus.to_string(RunStatus.FAILED if status == "errored" else RunStatus.FINISHED)
         retry(lambda: self.client.set_terminated(run_id, final, end_time=end_ms))
-        # Last: a child with this tag is complete, status included (a kill before it leaves a
-        # child that the next call deletes and writes again).
         retry(lambda: self.client.set_tag(run_id, LOGGED_TAG, "1"))
-        return run_id
 
     def _logged_child(self, experiment_id: str, parent_run_id: str, key: str) -> str | None:
         """The id of the child already logged under ``key``; a half-written one (no

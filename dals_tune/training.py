@@ -21,6 +21,7 @@ the first fold's, the time the sum over folds.
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import tempfile
 import time
@@ -76,13 +77,8 @@ def train(
     call reported. With ``folds`` K, one model per fold in lockstep, each epoch's values the
     mean over folds (:mod:`dals_tune.fold_means`)."""
     spec = config if isinstance(config, TrialSpec) else TrialSpec.from_config(config)
-    if spec.strategy is None:
-        raise ValueError("the trial config needs a 'strategy' key")
     epochs = spec.epochs
-    strategy = strategies.get(spec.strategy)
-    # A strategy built from a source run reads it from `search --refine-from`'s norms file.
-    hyperparameters = strategies.supply_inputs(strategy, spec.hyperparameters, spec.source_run_file)
-    strategies.check_hyperparameters(strategy.id, hyperparameters)
+    strategy, hyperparameters = _strategy_of(spec)
     seed_everything(spec.seed)
     learners = [
         Learner.of(workload, strategy, epochs, hyperparameters)
@@ -113,9 +109,7 @@ def train(
             metrics = _diverged_metrics(objective, epoch, best, seconds)
             record.epochs.append(metrics)
             record.status = "diverged"
-            if report is not None:
-                with tempfile.TemporaryDirectory() as folder:
-                    report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
+            _report(report, metrics, l1, l2)
             return record
         evaluations = [_evaluate(learner.workload, learner.model, autocast) for learner in learners]
         evaluation = fold_mean(evaluations, objective)
@@ -135,14 +129,51 @@ def train(
             **optimizer_metrics(first.optimizer),
         }
         record.epochs.append(metrics)
-        if report is not None:
-            with tempfile.TemporaryDirectory() as folder:
-                trial_checkpoint.save(
-                    Path(folder), epoch + 1, best, learners, record, hyperparameters
-                )
-                report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
+        _report(
+            report,
+            metrics,
+            l1,
+            l2,
+            functools.partial(
+                trial_checkpoint.save,
+                epochs_done=epoch + 1,
+                best=best,
+                learners=learners,
+                record=record,
+                hyperparameters=hyperparameters,
+            ),
+        )
     record.status = "completed"
     return record
+
+
+def _strategy_of(spec: TrialSpec) -> tuple[strategies.Strategy, dict[str, Any]]:
+    """The trial's strategy and its checked hyperparameters; a strategy built from a source
+    run reads it from ``search --refine-from``'s norms file."""
+    if spec.strategy is None:
+        raise ValueError("the trial config needs a 'strategy' key")
+    strategy = strategies.get(spec.strategy)
+    hyperparameters = strategies.supply_inputs(strategy, spec.hyperparameters, spec.source_run_file)
+    strategies.check_hyperparameters(strategy.id, hyperparameters)
+    return strategy, hyperparameters
+
+
+def _report(
+    report: Report | None,
+    metrics: Mapping[str, Any],
+    l1: torch.Tensor,
+    l2: torch.Tensor,
+    checkpoint: Callable[[Path], None] | None = None,
+) -> None:
+    """Hand one epoch's metrics, its per-step gradient norms and (``checkpoint`` writes it
+    into the folder) the trial's checkpoint to ``report``, in a folder that lives as long as
+    the call."""
+    if report is None:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        if checkpoint is not None:
+            checkpoint(Path(folder))
+        report({**metrics, STEP_GRAD_NORMS: _series(l1, l2)}, Path(folder))
 
 
 @dataclass
