@@ -205,6 +205,27 @@ def test_a_killed_driver_resumes_the_study_without_losing_or_doubling_a_trial(
         # Either way not trained again: every result of it predates the kill.
         assert all(result["timestamp"] <= killed_at for result in results[trial_id])
     assert len(results) == 12 + 2
+    # Optuna holds each of the 12 trials once, at the full budget (FIFO stops none), across
+    # the kill and the resume, and no trial left running: what optuna-dashboard shows.
+    import optuna
+
+    from dals_tune.study.ray_tune.searchers import ORPHAN_REASON
+
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    told = [
+        trial
+        for name in optuna.get_all_study_names(storage)
+        for trial in optuna.load_study(study_name=name, storage=storage).trials
+    ]
+    complete = [trial for trial in told if trial.state.name == "COMPLETE"]
+    assert len(complete) == 12
+    assert all(sorted(trial.intermediate_values) == [1, 2, 3, 4] for trial in complete)
+    others = [trial for trial in told if trial.state.name != "COMPLETE"]
+    # A suggestion the kill came between (and Tune's state did not list) never ran: FAIL.
+    assert all(
+        trial.state.name == "FAIL" and trial.user_attrs["fail_reason"] == ORPHAN_REASON
+        for trial in others
+    )
     # The winner comes from all trials: each re-run config is its strategy's best trial.
     study = the_study(out)
     assert study["status"] == "FINISHED" and study["tags"]["dals.winner"] in ("cosine_sgd", "adamw")

@@ -90,3 +90,25 @@ def test_each_trial_reaches_optuna_in_the_state_it_ended_in(tmp_path):
     assert diverged.value is None and diverged.intermediate_values == {1: 0.5, 2: 0.0}
     assert optuna_state({"status": "completed"}, error=False) == "COMPLETE"
     assert optuna_state({}, error=False) == "FAIL"
+
+
+def test_a_suggestion_left_running_by_a_killed_driver_ends_fail_once_its_run_is_over(tmp_path):
+    from types import SimpleNamespace
+
+    from dals_tune.study.ray_tune.searchers import ORPHAN_REASON, fail_orphaned_trials
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    mine = optuna.create_study(study_name="s1-adamw", storage=storage)
+    other = optuna.create_study(study_name="s2-adamw", storage=storage)  # another study's
+    finished = mine.ask()
+    mine.tell(finished, 0.5)
+    mine.ask()  # suggested, then the driver was killed
+    other.ask()
+    plan = SimpleNamespace(optuna_storage=storage, optuna_study="s1")
+    assert fail_orphaned_trials(plan) == 1
+    states = [trial.state.name for trial in optuna.load_study(study_name="s1-adamw",
+                                                              storage=storage).trials]  # fmt: skip
+    assert states == ["COMPLETE", "FAIL"]
+    assert mine.trials[1].user_attrs["fail_reason"] == ORPHAN_REASON
+    assert [trial.state.name for trial in other.trials] == ["RUNNING"]  # not this study's
+    assert fail_orphaned_trials(plan) == 0

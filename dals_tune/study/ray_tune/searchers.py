@@ -6,6 +6,12 @@ COMPLETE when it ran its whole budget, PRUNED when the scheduler stopped it earl
 per-epoch values it reported as its intermediate values, as Optuna's own pruners leave them),
 FAIL when it diverged or errored. Ray Tune's ``OptunaSearch`` would tell Optuna every trial
 that returned a value is COMPLETE, so TPE would model a 1-epoch accuracy as a final one.
+
+A driver killed between a suggestion and Tune's next save of its state leaves that
+suggestion RUNNING in the Optuna store: the resumed searcher, restored from the save, does
+not know it and suggests again. Once a Tuner run has ended no trial of it is running, so
+:func:`fail_orphaned_trials` ends such suggestions FAIL, with the reason as a user
+attribute, and ``optuna-dashboard`` shows no trial running forever.
 """
 
 from __future__ import annotations
@@ -115,6 +121,28 @@ class TruthfulOptunaSearch(OptunaSearch):
         self._ot_study.tell(trial, state=getattr(TrialState, state))
         self._completed_trials.add(trial_id)
         return None
+
+
+ORPHAN_REASON = "suggested before its driver was killed; never run (the resume suggested anew)"
+
+
+def fail_orphaned_trials(plan: TrialPlan) -> int:
+    """End FAIL every trial still RUNNING in the plan's Optuna studies (the study and its
+    per-strategy ``<study>-<strategy>`` ones) once its Tuner run has ended; return how many."""
+    if not plan.optuna_storage or not plan.optuna_study:
+        return 0
+    import optuna
+
+    failed = 0
+    for name in optuna.get_all_study_names(plan.optuna_storage):
+        if name != plan.optuna_study and not name.startswith(f"{plan.optuna_study}-"):
+            continue
+        study = optuna.load_study(study_name=name, storage=plan.optuna_storage)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", ORPHAN_REASON)
+            study.tell(trial.number, state=TrialState.FAIL)
+            failed += 1
+    return failed
 
 
 def enqueue_once(study: Any, points: list[dict[str, Any]]) -> None:

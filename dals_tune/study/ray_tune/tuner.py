@@ -17,7 +17,7 @@ from dals_tune.study.ray_tune import collector, results
 from dals_tune.study.ray_tune.collector import OnTrialDone
 from dals_tune.study.ray_tune.domains import plan_domains
 from dals_tune.study.ray_tune.schedulers import scheduler
-from dals_tune.study.ray_tune.searchers import searcher
+from dals_tune.study.ray_tune.searchers import fail_orphaned_trials, searcher
 from dals_tune.study.ray_tune.trial_side import RERUN_KEY
 
 
@@ -82,6 +82,7 @@ def run_trials(
             )
         with _only_the_json_logger():
             fitted = tuner.fit()
+        fail_orphaned_trials(plan)  # the run has ended: nothing of it is running any more
     finally:
         collector.COLLECTORS.pop(plan.name, None)
     outcomes = []
