@@ -153,6 +153,12 @@ def test_joint_mode_records_the_chosen_strategy_and_honours_a_space_file(tmp_pat
         if trial["tags"]["strategy"] == "adamw":
             assert 0.001 <= float(trial["params"]["lr"]) <= 0.0012  # narrowed by the file
         assert not any("." in name for name in trial["params"])  # plain names only
+    # One joint Optuna study, its trials told as they ended: a full 1-epoch budget each.
+    storage = f"sqlite:///{out / 'optuna.db'}"
+    (name,) = optuna.get_all_study_names(storage)
+    told = optuna.load_study(study_name=name, storage=storage).trials
+    assert name.endswith("-joint") and len(told) == 4
+    assert all(t.state.name == "COMPLETE" and list(t.intermediate_values) == [1] for t in told)
 
 
 CRIPPLED = "lr: {low: 1.0e-6, high: 2.0e-6, log: true}"  # an SGD that cannot learn in 2 epochs
