@@ -252,12 +252,9 @@ def _catastrophe(result: StudyResult, strategy: str) -> ClaimRow:
     gap = result.objective.score(radam.val_mean) - result.objective.score(row.val_mean)
     ours = f"{_summary(row)}; radam {_summary(radam)}"
     tied = _tied(result, radam, row)
-    if gap >= CATASTROPHIC_GAP and not tied:
-        verdict = HOLDS
-    elif tied:
-        verdict = FAILS if gap < CATASTROPHIC_GAP else CANNOT_TELL
-    else:
-        verdict = FAILS
+    # Far enough behind holds unless the runs cannot tell the two apart; not far enough
+    # behind does not hold either way.
+    verdict = FAILS if gap < CATASTROPHIC_GAP else CANNOT_TELL if tied else HOLDS
     evidence = f"RAdam leads by {gap:+.3f}" + (" (tied)" if tied else "")
     return _claim(claim, PAPER, paper, result, ours, verdict, evidence)
 
@@ -306,7 +303,7 @@ def _beats(result: StudyResult, strategy: str, others: tuple[str, ...], claim: s
     objective = result.objective
     best = max(rivals, key=lambda rival: objective.score(rival.val_mean))
     ours = "; ".join(f"{item.strategy} {_summary(item)}" for item in (row, *rivals))
-    if _tied(result, best, row) or _tied(result, row, best):
+    if _tied(result, best, row):
         verdict, evidence = CANNOT_TELL, f"{strategy} and {best.strategy} are tied"
     elif objective.score(row.val_mean) > objective.score(best.val_mean):
         verdict, evidence = HOLDS, f"{strategy} beats {best.strategy}, the better of the others"
@@ -377,9 +374,13 @@ def _first_place(result: StudyResult) -> list[str]:
     return [row.strategy for row in result.rows if row.rank == 1 and not row.failed]
 
 
-def _tied(result: StudyResult, best: LeaderboardRow, other: LeaderboardRow) -> bool:
+def _tied(result: StudyResult, one: LeaderboardRow, other: LeaderboardRow) -> bool:
+    """Whether the runs cannot separate the two, judged from the better one (whose noise
+    floor a single run is measured against), as a leaderboard judges from its leader."""
+    score = result.objective.score
+    leader, trailer = (one, other) if score(one.val_mean) >= score(other.val_mean) else (other, one)
     val_size = validation_size_of(result.parent.get("params", {}))
-    return is_tied(_sample(best), _sample(other), result.objective, val_size)
+    return is_tied(_sample(leader), _sample(trailer), result.objective, val_size)
 
 
 def _sample(row: LeaderboardRow) -> Sample:
@@ -387,11 +388,14 @@ def _sample(row: LeaderboardRow) -> Sample:
 
 
 def _summary(row: LeaderboardRow) -> str:
-    spread = lambda std: "" if math.isnan(std) else f" ± {std:.3f}"  # noqa: E731
     return (
-        f"val {row.val_mean:.3f}{spread(row.val_std)}, test {row.test_mean:.3f}"
-        f"{spread(row.test_std)} (n = {row.runs})"
+        f"val {row.val_mean:.3f}{_spread(row.val_std)}, test {row.test_mean:.3f}"
+        f"{_spread(row.test_std)} (n = {row.runs})"
     )
+
+
+def _spread(std: float) -> str:
+    return "" if math.isnan(std) else f" ± {std:.3f}"
 
 
 def _first_epoch(history: History, accuracy: float) -> float:
