@@ -265,3 +265,22 @@ def cluster_processes(cluster: LocalCluster) -> list[str]:
         if marker in text and int(command_line.parent.name) != os.getpid():
             found.append(f"{command_line.parent.name}: {text[:200]!r}")
     return found
+
+
+def test_every_worker_starts_with_the_worker_environment():
+    """The malloc setting that keeps a reused worker's memory flat reaches the workers (of a
+    local Ray here; a cluster's job gets the same runtime environment)."""
+    import ray
+
+    from dals_tune.study.ray_tune import cluster
+
+    cluster.connect()
+    try:
+
+        @ray.remote(num_cpus=1)
+        def environment() -> dict:
+            return {key: os.environ.get(key) for key in cluster.WORKER_ENVIRONMENT}
+
+        assert ray.get(environment.remote()) == cluster.WORKER_ENVIRONMENT
+    finally:
+        ray.shutdown()
