@@ -262,7 +262,16 @@ def _catastrophe(result: StudyResult, strategy: str) -> ClaimRow:
 def _no_single_winner(results: Sequence[StudyResult]) -> ClaimRow:
     claim = "No single strategy wins across regimes"
     if len(results) < 2:
-        return _missing(claim, PAPER, "winners differ by regime", "all studies", "two studies")
+        return ClaimRow(
+            claim,
+            PAPER,
+            "winners differ by regime",
+            "all studies",
+            "—",
+            CANNOT_TELL,
+            "the store has fewer than two finished studies",
+            "",
+        )
     groups = [set(_first_place(result)) for result in results]
     counts: dict[str, int] = {}
     for group in groups:
