@@ -15,8 +15,8 @@ _NOISY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air", "ray.data", "filelo
 # glibc gives threads malloc arenas of their own (up to 8 per core) whose freed pages it
 # keeps: a worker grew by about 0.4 GB a trial (TREC-6 with textcnn, 1.7 → 5 GB over 9
 # trials, two workers killed by Ray's out-of-memory monitor at 10 GB each in a benchmark).
-# Two arenas keep it flat (1.4-3.2 GB over the same trials); the trainer's tensors come from
-# torch's allocator, so the training is not slowed.
+# Two arenas keep it flat (1.4-3.2 GB over the same trials). Its effect on speed was not
+# measured side by side; the benchmark's trial times after it were in line with before.
 WORKER_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
 
 
