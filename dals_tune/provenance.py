@@ -3,6 +3,8 @@ result in the store (and every table written from it) names how to produce it ag
 
 from __future__ import annotations
 
+import os
+import platform
 import shlex
 import subprocess
 import sys
@@ -40,3 +42,34 @@ def command_line(argv: list[str] | None = None) -> str:
     if Path(argv[0]).resolve() == PACKAGE_ENTRY:
         return shlex.join(["python", "-m", "dals_tune", *argv[1:]])
     return shlex.join(["python", *argv])
+
+
+def hardware(address: str, nodes: int, cpus: float, gpus: float) -> str:
+    """Where a study ran, in words: the Ray cluster's resources (what the trials share) and the
+    processor of the machine that ran the driver, which is the trials' own on a local Ray."""
+    node_words = f"{nodes} node{'s' if nodes != 1 else ''}"
+    ray_words = f"Ray {address}: {node_words}, {cpus:g} CPUs, {gpus:g} GPUs"
+    return f"{ray_words}; driver: {processor_name()}, {os.cpu_count()} cores{_gpu_words()}"
+
+
+def processor_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown processor"
+
+
+def _gpu_words() -> str:
+    """``, GPU: NVIDIA H200`` where the driver sees CUDA devices (counted by name)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return ""
+    names = [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
+    counted = sorted({name: names.count(name) for name in names}.items())
+    return ", GPU: " + ", ".join(f"{count} × {name}" for name, count in counted)

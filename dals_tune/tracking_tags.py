@@ -41,6 +41,7 @@ TARGET_ACCURACY_TAG = "target_accuracy"
 VERSION_TAG = "dals_tune.version"
 GIT_COMMIT_TAG = "git_commit"
 COMMAND_TAG = "dals.command"  # the command line that started the study (provenance)
+HARDWARE_TAG = "dals.hardware"  # where it ran: the Ray cluster's resources and the CPU model
 WINNER_TAG = "dals.winner"
 # The others of the winner's tie group (comma-separated; empty: it leads alone).
 TIED_WITH_TAG = "dals.tied_with"

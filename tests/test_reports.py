@@ -447,6 +447,32 @@ def test_the_report_command_writes_the_cross_study_files(store, capsys):
     assert winners == [("finetune", "adamw"), ("scratch", "dals")]  # the store's studies
 
 
+def test_studies_md_names_each_counted_studys_commit_command_and_wall_time(store):
+    written = reports.write_reports(store["out"])
+    folder = store["out"] / "reports"
+    assert {folder / "studies.csv", folder / "studies.md"} <= set(written)
+    with (folder / "studies.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    # The latest finished study of each regime, as winners.csv counts them.
+    assert [(row["regime"], row["run_id"]) for row in rows] == [
+        ("finetune", store["finetune"]),
+        ("scratch", store["scratch"]),
+    ]
+    parent = store["tracker"].client.get_run(store["scratch"])
+    scratch = rows[1]
+    assert scratch["commit"] == parent.data.tags["git_commit"]
+    assert scratch["command"] == parent.data.tags["dals.command"]
+    # These studies were logged without the driver, which alone knows the cluster.
+    assert scratch["hardware"] == "not recorded"
+    minutes = (parent.info.end_time - parent.info.start_time) / 60_000
+    assert float(scratch["minutes"]) == pytest.approx(minutes)
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime(parent.info.start_time / 1000))
+    assert scratch["started_utc"] == started
+    markdown = (folder / "studies.md").read_text()
+    assert f"| `{store['scratch']}` | {started} |" in markdown
+    assert f"`{parent.data.tags['git_commit'][:7]}`" in markdown
+
+
 def test_report_without_a_store_is_one_line_and_creates_nothing(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from pathlib import Path
 
@@ -102,6 +103,8 @@ def test_end_to_end_study_names_a_winner_from_seed_reruns(tmp_path, capsys):
     pruned = sum(t["tags"]["status"] == "pruned" for t in trials)
     assert pruned == sum(trial.state.name == "PRUNED" for trial in told)
     assert tags["sampler"].startswith("TPESampler(seed=0, ")
+    hardware = r"Ray local: 1 node, \d+ CPUs, 0 GPUs; driver: .+, \d+ cores"
+    assert re.fullmatch(hardware, tags["dals.hardware"])
 
     (study_folder,) = (out / "studies").iterdir()
     with open(study_folder / "leaderboard.csv") as file:
@@ -123,6 +126,14 @@ def test_end_to_end_study_names_a_winner_from_seed_reruns(tmp_path, capsys):
     with open(reports / "winners.csv") as file:
         (winner_row,) = list(csv.DictReader(file))
     assert winner_row["winner"] == tags["dals.winner"]
+    with open(reports / "studies.csv") as file:
+        (study_row,) = list(csv.DictReader(file))
+    assert study_row["run_id"] == parent["run_id"]
+    assert (study_row["commit"], study_row["hardware"]) == (
+        tags["git_commit"],
+        tags["dals.hardware"],
+    )
+    assert study_row["command"] == tags["dals.command"] and float(study_row["minutes"]) > 0
 
     # Nothing to resume once the study has finished: one line, exit 2.
     assert main(["search", "--out", str(out), "--resume"]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -480,3 +481,12 @@ def test_the_command_line_is_written_as_one_would_type_it_again():
     )
     assert provenance.command_line(["study.py", "--fast"]) == "python study.py --fast"
     assert provenance.command_line([""]) == "python"
+
+
+def test_the_hardware_words_name_the_cluster_and_the_drivers_processor():
+    words = provenance.hardware("local", 1, 2.0, 0.0)
+    assert words.startswith("Ray local: 1 node, 2 CPUs, 0 GPUs; driver: ")
+    assert f"{provenance.processor_name()}, {os.cpu_count()} cores" in words
+    assert provenance.hardware("10.0.0.1:6379", 3, 96.0, 8.0).startswith(
+        "Ray 10.0.0.1:6379: 3 nodes, 96 CPUs, 8 GPUs; "
+    )

@@ -42,6 +42,12 @@ class StudyResult:
         return self.parent.get("tags", {}).get(key, "")
 
     @property
+    def minutes(self) -> float:
+        """The study's wall time, from its parent run's start to its end (NaN while open)."""
+        start, end = self.parent.get("start_time"), self.parent.get("end_time")
+        return (end - start) / 60_000 if start and end else math.nan
+
+    @property
     def objective(self) -> Objective:
         """The study's metric, direction and target, from its parent's tags."""
         return Objective.from_record(self.parent.get("tags", {}))
@@ -118,7 +124,6 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
         best = usable[0] if usable else None
         second = usable[1] if len(usable) > 1 else None
         objective = result.objective
-        start, end = result.parent.get("start_time"), result.parent.get("end_time")
         table.append(
             WinnerRow(
                 workload=result.tag(WORKLOAD_TAG),
@@ -140,7 +145,7 @@ def winners(results: Sequence[StudyResult]) -> list[WinnerRow]:
                 target=objective.target,
                 reached=sum(row.epochs_to_target is not None for row in result.rows),
                 strategies=len(result.rows),
-                minutes=(end - start) / 60_000 if start and end else math.nan,
+                minutes=result.minutes,
                 run_id=result.parent["run_id"],
             )
         )

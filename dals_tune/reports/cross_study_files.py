@@ -1,6 +1,7 @@
 """The cross-study report files: the winner per workload and regime with its lead over the
-runner-up, mean rank, the rank matrix, time to target, the performance profile and the claims
-re-tested (:mod:`~dals_tune.reports.claims`) (the
+runner-up, mean rank, the rank matrix, time to target, the performance profile, the claims
+re-tested (:mod:`~dals_tune.reports.claims`) and where each study came from
+(:mod:`~dals_tune.reports.provenance_table`) (the
 formulas are in ``cross_study`` and ``leaderboard``; ``docs/reports.md`` describes the files).
 
 Each study's values are in its own metric's units. When every counted study has the same
@@ -35,6 +36,7 @@ from dals_tune.reports.cross_study import (
     winners,
 )
 from dals_tune.reports.plots import plot_performance_profile
+from dals_tune.reports.provenance_table import write_studies
 from dals_tune.reports.tables import format_mean_std, format_number, write_csv, write_markdown
 from dals_tune.tracking_tags import REGIME_TAG, WORKLOAD_TAG
 
@@ -68,6 +70,7 @@ def write_cross_study_files(folder: Path, results: list[StudyResult]) -> list[Pa
     files += _write_rank_matrix(folder, results)
     files += _write_time_to_target(folder, results)
     files += write_claims(folder, results)
+    files += write_studies(folder, results)
     profile = performance_profile(
         [study_errors(result.rows, result.objective) for result in results],
         shared_first=first_places(results),

@@ -50,6 +50,7 @@ from dals_tune.study.recording import (
 from dals_tune.study.samplers import sampler_settings, searcher_for
 from dals_tune.study.settings import SearchSettings, StudyState
 from dals_tune.study.warm_start import WarmStart
+from dals_tune.tracking_tags import HARDWARE_TAG
 from dals_tune.workloads.user_module import shipped_files
 
 NO_WINNER = "none"  # every strategy diverged or errored
@@ -134,8 +135,9 @@ def run_search(
 
             refine.write_trial_norms(folder / plans.REFINE_FROM_FILE, checked.refine_source)
         if state.parent_run_id is None:
+            tags = {**study_tags(checked), HARDWARE_TAG: cluster.hardware}
             state.parent_run_id = tracker.start_study(
-                settings.workload, study_tags(checked), study_params(checked)
+                settings.workload, tags, study_params(checked)
             )
         else:
             tracker.mark_interrupted_runs(state.parent_run_id)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import ray
 
+from dals_tune import provenance
+
 _NOISY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air", "ray.data", "filelock")
 # Every worker's environment. A reused worker runs each trial in a thread of its own, and
 # glibc gives threads malloc arenas of their own (up to 8 per core) whose freed pages it
@@ -28,6 +30,11 @@ class Cluster:
     cpus: float
     gpus: float
     nodes: int
+
+    @property
+    def hardware(self) -> str:
+        """The cluster and the driver's machine in words (the study's ``dals.hardware`` tag)."""
+        return provenance.hardware(self.address, self.nodes, self.cpus, self.gpus)
 
 
 def connect(
