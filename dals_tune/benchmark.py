@@ -251,6 +251,7 @@ def run_benchmark(
         )
         state.finished[key] = result.study_id
         state.save(out)
+    _mark_pilots(out, state, studies[0].tracking_uri)  # also those of a store from before the tag
     files = reports.write_reports(out)
     return BenchmarkResult(studies=dict(state.finished), skipped=skipped, report_files=files)
 
@@ -292,6 +293,9 @@ def _refine_pilot(
             result = run_search(pilot, resume=resume, verbose=verbose, echo=echo)
             state.finished[pilot_key] = result.study_id
             state.save(out)
+            tracking.open_existing_store(out, settings.tracking_uri).mark_pilot(
+                result.parent_run_id, key
+            )
         folder = out / "studies" / state.finished[pilot_key]
         tracker = tracking.open_existing_store(out, settings.tracking_uri)
         run_id, epochs = _pilot_trial(tracker, folder, state, key, out)
@@ -308,6 +312,21 @@ def _refine_pilot(
     state.refine_from[key] = run_id
     state.save(out)
     return run_id
+
+
+def _mark_pilots(out: Path, state: BenchmarkState, tracking_uri: str | None) -> None:
+    """Tag every finished pilot's study as one (``Tracker.mark_pilot``), so that no table
+    counts it as its workload's study."""
+    from dals_tune import tracking
+
+    pilots = {key: study for key, study in state.finished.items() if key.endswith("/pilot")}
+    if not pilots:
+        return
+    tracker = tracking.open_existing_store(out, tracking_uri)
+    for key, study_id in pilots.items():
+        recorded = StudyState.load(out / "studies" / study_id / STATE_FILE)
+        if recorded.parent_run_id is not None:
+            tracker.mark_pilot(recorded.parent_run_id, key.removesuffix("/pilot"))
 
 
 def _pilot_trial(

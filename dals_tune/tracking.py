@@ -56,6 +56,7 @@ from dals_tune.tracking_tags import (
     LOGGED_TAG,
     MODEL_TRAINING_KIND,
     PARENT_TAG,
+    PILOT_FOR_TAG,
     SEED_TAG,
     STATUS_TAG,
     STRATEGY_TAG,
@@ -307,6 +308,11 @@ class Tracker:
             else:
                 self.client.log_artifact(parent_run_id, str(path))
         retry(lambda: self.client.set_terminated(parent_run_id, status))
+
+    def mark_pilot(self, parent_run_id: str, piloted: str) -> None:
+        """Tag a study as the pilot of ``piloted`` ("workload/regime"), which keeps it out of
+        the cross-study tables: it ran one strategy to give another study its inputs."""
+        retry(lambda: self.client.set_tag(parent_run_id, PILOT_FOR_TAG, piloted))
 
     def mark_interrupted_runs(self, parent_run_id: str) -> int:
         """Resume a study's record: its children still RUNNING (a killed driver's) become

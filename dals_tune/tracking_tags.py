@@ -41,6 +41,9 @@ TARGET_ACCURACY_TAG = "target_accuracy"
 VERSION_TAG = "dals_tune.version"
 GIT_COMMIT_TAG = "git_commit"
 COMMAND_TAG = "dals.command"  # the command line that started the study (provenance)
+# A benchmark's refined-schedule pilot: the study it pilots ("cifar10/scratch"). A pilot is
+# a study of one strategy, never counted across studies (cross_study.latest_finished).
+PILOT_FOR_TAG = "dals.pilot_for"
 HARDWARE_TAG = "dals.hardware"  # where it ran: the Ray cluster's resources and the CPU model
 WINNER_TAG = "dals.winner"
 # The others of the winner's tie group (comma-separated; empty: it leads alone).

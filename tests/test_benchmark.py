@@ -82,6 +82,10 @@ def test_the_smoke_benchmark_studies_every_workload_and_writes_every_report(tmp_
         key = key_of[study["run_id"]]
         runs = store.trials_of(study["run_id"])
         trials = [run for run in runs if run["tags"]["kind"] == "trial"]
+        # A pilot is tagged as one, and so never counted as its workload's study.
+        assert study["tags"].get("dals.pilot_for") == (
+            key.removesuffix("/pilot") if key.endswith("/pilot") else None
+        )
         if key.endswith("/pilot"):
             assert [(run["tags"]["strategy"], run["tags"].get("default")) for run in runs] == [
                 ("linear_decay_sgd", "1")
@@ -340,6 +344,9 @@ def test_a_pilot_still_in_its_initial_rise_runs_again_with_twice_the_epochs(tmp_
         (trial,) = tracker.trials_of(pilot.parent_run_id)
         assert refine_from[key] == trial["run_id"]
         assert tracker.run(trial["run_id"])["tags"]["dals.refined_past_transient"] == past
+    # Every pilot, the shorter ones too, is tagged with the study it pilots.
+    tagged = [study["tags"].get("dals.pilot_for") for study in tracker.all_studies()]
+    assert sorted(filter(None, tagged)) == sorted(f"{w}/{r}" for w, r in workloads for _ in "12")
     main_studies = [s for s in ran if "refined" in s.strategies]
     assert [s.refine_from for s in main_studies] == list(refine_from.values())
     again = [line for line in printed if "piloting again" in line]

@@ -21,7 +21,7 @@ from dals_tune import reports
 from dals_tune.cli import main
 from dals_tune.objective import ACCURACY, Objective
 from dals_tune.reports import store_report
-from dals_tune.reports.cross_study import PROFILE_TAUS
+from dals_tune.reports.cross_study import PROFILE_TAUS, latest_finished
 from dals_tune.reports.leaderboard import LeaderboardRow, median_or_none, strategy_row
 from dals_tune.reports.study_report import write_study_files
 from dals_tune.reports.study_runs import ChildRun, load_study
@@ -471,6 +471,19 @@ def test_studies_md_names_each_counted_studys_commit_command_and_wall_time(store
     markdown = (folder / "studies.md").read_text()
     assert f"| `{store['scratch']}` | {started} |" in markdown
     assert f"`{parent.data.tags['git_commit'][:7]}`" in markdown
+
+
+def test_a_benchmarks_pilot_is_never_its_workloads_latest_study():
+    def study(run_id, start, status="FINISHED", **tags):
+        tags = {"workload": "cifar10", "regime": "scratch", **tags}
+        return {"run_id": run_id, "status": status, "start_time": start, "tags": tags}
+
+    pilot = study("pilot", 2, **{"dals.pilot_for": "cifar10/scratch"})
+    # While the main study runs, its finished pilot is newer than the last finished study.
+    assert latest_finished([study("old", 1), pilot, study("main", 3, "RUNNING")]) == [
+        study("old", 1)
+    ]
+    assert latest_finished([pilot]) == []
 
 
 def test_report_without_a_store_is_one_line_and_creates_nothing(tmp_path, capsys):

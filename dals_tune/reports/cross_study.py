@@ -17,7 +17,7 @@ from typing import Any
 from dals_tune.objective import Objective
 from dals_tune.reports.leaderboard import LeaderboardRow, result_runs
 from dals_tune.reports.study_runs import ChildRun, History
-from dals_tune.tracking_tags import DATASET_TAG, REGIME_TAG, WORKLOAD_TAG
+from dals_tune.tracking_tags import DATASET_TAG, PILOT_FOR_TAG, REGIME_TAG, WORKLOAD_TAG
 
 PROFILE_TAUS = tuple(1 + step / 100 for step in range(301))  # τ = 1.00, 1.01, ..., 4.00
 ERROR_EPSILON = 1e-6  # stands in for a zero error, far below one test example in a million
@@ -100,12 +100,13 @@ class MeanRank:
 
 def latest_finished(studies: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Per (workload, regime) tag pair, the FINISHED study that started last; sorted by
-    workload, then regime."""
+    workload, then regime. A benchmark's pilots (``PILOT_FOR_TAG``) never count: while the
+    study they pilot runs, they would otherwise be its workload's latest finished study."""
     latest: dict[tuple[str, str], Mapping[str, Any]] = {}
     for study in studies:
-        if study.get("status") != "FINISHED":
-            continue
         tags = study.get("tags", {})
+        if study.get("status") != "FINISHED" or tags.get(PILOT_FOR_TAG):
+            continue
         key = (tags.get(WORKLOAD_TAG, ""), tags.get(REGIME_TAG, ""))
         if key not in latest or (study.get("start_time") or 0) > (
             latest[key].get("start_time") or 0
