@@ -293,11 +293,10 @@ def _refine_pilot(
             result = run_search(pilot, resume=resume, verbose=verbose, echo=echo)
             state.finished[pilot_key] = result.study_id
             state.save(out)
-            tracking.open_existing_store(out, settings.tracking_uri).mark_pilot(
-                result.parent_run_id, key
-            )
         folder = out / "studies" / state.finished[pilot_key]
         tracker = tracking.open_existing_store(out, settings.tracking_uri)
+        if pilot is not None:  # tagged at once: a report written while the study runs skips it
+            tracker.mark_pilot(result.parent_run_id, key)
         run_id, epochs = _pilot_trial(tracker, folder, state, key, out)
         refined = refine.refine(tracker, run_id, folder / "refined")
         echo(f"refined schedule from pilot trial {run_id}: {refined.plot_path}")
