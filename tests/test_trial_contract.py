@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dals_tune import recommend, tracking
+from dals_tune import tracking
 from dals_tune.cli import build_parser, main
+from dals_tune.recommend import command as recommend_command
 from dals_tune.study import SearchSettings
 from dals_tune.study.ray_tune import trial_spec
 from dals_tune.trial import TRIAL_KEYS, SettingError, TrialSpec, WorkloadSpec, option_fields
@@ -113,7 +114,7 @@ def test_recommend_hands_every_option_to_the_workload(monkeypatch, tmp_path):
     from dals_tune import workloads
 
     monkeypatch.setattr(tracking, "open_existing_store", lambda out, uri=None: None)
-    monkeypatch.setattr(recommend, "finished_studies", lambda tracker: ([object()], []))
+    monkeypatch.setattr(recommend_command, "finished_studies", lambda tracker: ([object()], []))
     capture_workload(monkeypatch, workloads)
     argv = ["recommend", "--workload", "synthetic", "--out", str(tmp_path), *as_arguments(GIVEN)]
     spec = built_spec(argv)
