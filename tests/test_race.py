@@ -32,7 +32,8 @@ def standings(values: dict[str, float | None]) -> dict[str, Standing | None]:
 
 
 def dropped(values: dict[str, float | None], objective=ACCURACY, val_size=1000) -> list[str]:
-    return race.dropped_after(standings(values), list(values), objective, val_size)
+    """Who is dropped after a round of search (round 1)."""
+    return race.dropped_after(standings(values), list(values), objective, val_size, 1)
 
 
 # ----- who is dropped ---------------------------------------------------------------------------
@@ -43,6 +44,16 @@ def test_outside_the_tie_group_and_the_top_half_is_dropped():
     assert dropped({"a": 0.90, "b": 0.88, "c": 0.80, "d": 0.70}) == ["c", "d"]
     # Gaps of 0.0262 and 0.0264 on either side of δ = 0.02630.
     assert dropped({"a": 0.90, "x": 0.89, "b": 0.8738, "c": 0.8736}) == ["c"]
+
+
+def test_round_zero_drops_nobody_since_its_trials_are_untuned_defaults():
+    # An SGD whose default LR ruins a pretrained encoder (0.24 against 0.94) gets its search.
+    values = {"adamw": 0.94, "schedulefree_adamw": 0.93, "dals": 0.24, "fixed_sgd": 0.28}
+    assert race.dropped_after(standings(values), list(values), ACCURACY, 500, 0) == []
+    assert race.dropped_after(standings(values), list(values), ACCURACY, 500, 1) == [
+        "fixed_sgd",
+        "dals",
+    ]
 
 
 def test_a_strategy_tied_with_the_leader_is_never_dropped_whatever_its_rank():
@@ -97,33 +108,38 @@ def test_round_zero_runs_every_strategy_once():
     assert race.next_round([], ["a", "b", "free"], ["a", "b"], 13) == {"a": 1, "b": 1, "free": 1}
 
 
-def test_later_rounds_give_each_tunable_survivor_eta_to_the_r_cut_to_the_budget():
-    # B = 18 (3 strategies × 6); t_r = min(2^r, ⌊(18 − S_r)/m_r⌋).
+def test_later_rounds_give_each_tunable_survivor_eta_to_the_r_minus_1_cut_to_the_budget():
+    # B = 18 (3 strategies × 6); t_r = min(2^(r−1), ⌊(18 − S_r)/m_r⌋).
     ids = ["a", "b", "c"]
-    zero = ({"a": 1, "b": 1, "c": 1}, ["c"], ["a"])
-    assert race.next_round(done(zero), ids, ids, 18) == {"a": 2, "b": 2}
-    kept = ({"a": 1, "b": 1, "c": 1}, [], ["a"])
-    one = ({"a": 2, "b": 2, "c": 2}, [], ["a", "b"])
-    assert race.next_round(done(kept, one), ids, ids, 18) == {"a": 3, "b": 3, "c": 3}
-    two = ({"a": 3, "b": 3, "c": 3}, ["c"], ["a"])
-    assert race.next_round(done(kept, one, two), ids, ids, 18) == {}  # ⌊0/2⌋ = 0: over
+    zero = ({"a": 1, "b": 1, "c": 1}, [], ["a"])  # round 0 drops nobody
+    assert race.next_round(done(zero), ids, ids, 18) == {"a": 1, "b": 1, "c": 1}
+    one = ({"a": 1, "b": 1, "c": 1}, ["c"], ["a"])
+    assert race.next_round(done(zero, one), ids, ids, 18) == {"a": 2, "b": 2}
+    kept = ({"a": 1, "b": 1, "c": 1}, [], ["a", "b"])
+    assert race.next_round(done(zero, kept), ids, ids, 18) == {"a": 2, "b": 2, "c": 2}
+    two = ({"a": 2, "b": 2, "c": 2}, ["c"], ["a"])
+    assert race.next_round(done(zero, kept, two), ids, ids, 18) == {"a": 3, "b": 3}  # ⌊6/2⌋
+    assert race.next_round(done(zero, kept, two), ids, ids, 13) == {}  # ⌊1/2⌋ = 0: over
     # A survivor with nothing to tune keeps its one trial and gets none.
     assert race.next_round(done(({"a": 1, "free": 1}, [], ["a"])), ["a", "free"], ["a"], 7) == {
-        "a": 2
+        "a": 1
     }
     free = ({"free": 1, "other": 1}, [], ["free"])
     assert race.next_round(done(free), ["free", "other"], [], 2) == {}
-    assert race.next_round(done(zero, ({"a": 2, "b": 2}, ["b"], ["a"])), ids, ids, 18) == {}
+    assert (
+        race.next_round(done(zero, ({"a": 1, "b": 1, "c": 1}, ["b", "c"], ["a"])), ids, ids, 18)
+        == {}
+    )
 
 
 def test_one_tie_group_ends_the_race_only_after_a_round_of_search():
-    ids = ["a", "b", "c"]
-    zero = ({"a": 1, "b": 1, "c": 1}, ["c"], ["a", "b"])  # the defaults of a and b are tied
-    assert race.next_round(done(zero), ids, ids, 18) == {"a": 2, "b": 2}
-    tied = ({"a": 2, "b": 2}, [], ["b", "a"])
-    assert race.next_round(done(zero, tied), ids, ids, 18) == {}  # their re-runs decide
-    apart = ({"a": 2, "b": 2}, [], ["b"])  # not tied, but b is in the top ⌈2/2⌉: kept
-    assert race.next_round(done(zero, apart), ids, ids, 18) == {"a": 4, "b": 4}
+    ids = ["a", "b"]
+    zero = ({"a": 1, "b": 1}, [], ["a", "b"])  # the defaults of a and b are tied
+    assert race.next_round(done(zero), ids, ids, 12) == {"a": 1, "b": 1}
+    tied = ({"a": 1, "b": 1}, [], ["b", "a"])
+    assert race.next_round(done(zero, tied), ids, ids, 12) == {}  # their re-runs decide
+    apart = ({"a": 1, "b": 1}, [], ["b"])  # not tied, but b is in the top ⌈2/2⌉: kept
+    assert race.next_round(done(zero, apart), ids, ids, 12) == {"a": 2, "b": 2}
 
 
 def schedule(n: int, samples: int, keep: list[int]) -> list[int]:
@@ -142,15 +158,15 @@ def schedule(n: int, samples: int, keep: list[int]) -> list[int]:
     raise AssertionError("the race did not end")
 
 
-def test_a_halving_race_spends_a_round_zero_per_round_and_stops_at_one():
-    # 4 strategies × 4 samples = 16: rounds of 4, 2·2, then one is left: half the budget.
-    assert schedule(4, 4, keep=[2, 1]) == [4, 4]
-    # 8 × 6 = 48: 8, 4·2, 2·4, then one left: 24 = half.
-    assert schedule(8, 6, keep=[4, 2, 1]) == [8, 8, 8]
+def test_a_halving_race_searches_every_strategy_once_then_halves_and_stops_at_one():
+    # 8 strategies × 20 samples = 160: 8 defaults, 8 searched, 4·2, 2·4, one left: 32 trials.
+    assert schedule(8, 20, keep=[8, 4, 2, 1]) == [8, 8, 8, 8]
+    # 4 × 4 = 16: 4 defaults, 4 searched, 2·2, one left: 12.
+    assert schedule(4, 4, keep=[4, 2, 1]) == [4, 4, 4]
 
 
 def test_a_race_that_separates_nobody_spends_the_per_strategy_budget_and_no_more():
-    assert schedule(3, 6, keep=[3, 3, 3, 3]) == [3, 6, 9]  # 1 + 2 + 3 = 6 trials each
+    assert schedule(3, 6, keep=[3] * 5) == [3, 3, 6, 6]  # 1 + 1 + 2 + 2 = 6 trials each
     assert sum(schedule(4, 5, keep=[4] * 10)) <= 20
     assert sum(schedule(4, 5, keep=[4] * 10)) > 20 - 4  # what is left cannot go round
 

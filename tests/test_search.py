@@ -179,9 +179,10 @@ CRIPPLED = "lr: {low: 1.0e-6, high: 2.0e-6, log: true}"  # an SGD that cannot le
 def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
     tmp_path, monkeypatch
 ):
-    """adamw against two SGDs whose LR is too small to learn: round 0 drops the worse SGD
-    (outside adamw's tie group and the top ⌈3/2⌉ = 2), round 1 gives the two left
-    min(2, ⌊(9 − 3)/2⌋) = 2 trials each and drops the other; one is left, the race ends. The
+    """adamw against two SGDs whose LR is too small to learn: round 0 (defaults) drops
+    nobody; round 1 gives all three one searched trial and drops the worse SGD (outside
+    adamw's tie group and the top ⌈3/2⌉ = 2); round 2 gives the two left
+    min(2, ⌊(9 − 6)/2⌋) = 1 each and drops the other; one is left, the race ends. The
     driver is stopped once after round 0's Tuner run, before its results were judged: the
     resumed race restores that run without training it again."""
     from dals_tune.study import race
@@ -212,11 +213,13 @@ def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
     state = json.loads(state_file.read_text())
     assert state["phase"] == "finished"
     done = state["race_rounds"]
-    assert len(done) == 2  # one strategy left after round 1
-    (first_out,), (second_out,) = done[0]["dropped"], done[1]["dropped"]
+    assert len(done) == 3  # one strategy left after round 2
+    assert done[0]["dropped"] == []  # defaults only: nobody leaves untuned
+    (first_out,), (second_out,) = done[1]["dropped"], done[2]["dropped"]
     assert {first_out, second_out} == {"fixed_sgd", "cosine_sgd"}
     assert done[0]["trials"] == {"adamw": 1, "fixed_sgd": 1, "cosine_sgd": 1}
-    assert done[1]["trials"] == {"adamw": 2, second_out: 2}
+    assert done[1]["trials"] == {"adamw": 1, "fixed_sgd": 1, "cosine_sgd": 1}
+    assert done[2]["trials"] == {"adamw": 1, second_out: 1}
     # Each round saved its trials' epochs for the next round's ASHA rungs: 2 epochs each.
     for race_round in done:
         assert {sid: len(runs) for sid, runs in race_round["histories"].items()} == (
@@ -229,17 +232,17 @@ def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
     (parent,) = tracker.all_studies()
     assert parent["tags"]["mode"] == "race"
     assert parent["tags"]["dals.winner"] == "adamw"
-    assert parent["tags"][f"dals.dropped_in_round.{first_out}"] == "0"
-    assert parent["tags"][f"dals.dropped_in_round.{second_out}"] == "1"
+    assert parent["tags"][f"dals.dropped_in_round.{first_out}"] == "1"
+    assert parent["tags"][f"dals.dropped_in_round.{second_out}"] == "2"
     trials = tracker.trials_of(parent["run_id"])
-    assert len({t["tags"]["dals.key"] for t in trials}) == len(trials) == 7  # none doubled
+    assert len({t["tags"]["dals.key"] for t in trials}) == len(trials) == 8  # none doubled
     assert {t["tags"]["trial_id"] for t in trials} >= first  # round 0 kept as recorded
     rounds = sorted((t["tags"]["strategy"], t["tags"]["race_round"]) for t in trials)
     assert rounds == sorted(
-        [("adamw", "0"), ("adamw", "1"), ("adamw", "1"), (first_out, "0"), (second_out, "0"),
-         (second_out, "1"), (second_out, "1")]
+        [("adamw", "0"), ("adamw", "1"), ("adamw", "2"), (first_out, "0"), (first_out, "1"),
+         (second_out, "0"), (second_out, "1"), (second_out, "2")]
     )  # fmt: skip
-    assert len(list((out / "ray").rglob("result.json"))) == 7  # no trial trained twice
+    assert len(list((out / "ray").rglob("result.json"))) == 8  # no trial trained twice
     # Each strategy's Optuna study went on across the rounds, with no configuration twice.
     storage = f"sqlite:///{out / 'optuna.db'}"
     adamw = optuna.load_study(study_name=f"{state['study_id']}-adamw", storage=storage)
@@ -248,11 +251,11 @@ def test_a_race_drops_the_strategies_clearly_behind_and_resumes_from_its_rounds(
 
     rows = study_leaderboard(tracker, parent["run_id"])
     assert [(row.strategy, row.dropped_in_round) for row in rows] == [
-        ("adamw", None), (second_out, 1), (first_out, 0)
+        ("adamw", None), (second_out, 2), (first_out, 1)
     ]  # fmt: skip
     with open(state_file.parent / "leaderboard.csv") as file:
         table = {row["strategy"]: row for row in csv.DictReader(file)}
-    assert table[first_out]["dropped_in_round"] == "0" and table["adamw"]["dropped_in_round"] == ""
+    assert table[first_out]["dropped_in_round"] == "1" and table["adamw"]["dropped_in_round"] == ""
 
 
 @pytest.mark.parametrize(

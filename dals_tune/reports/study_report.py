@@ -203,9 +203,11 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
     ]
     if study.tags.get(MODE_TAG) == "race":
         notes.append(
-            "A race (mode race): every strategy ran its default configuration in round 0, and "
-            "after each round those outside the leader's tie group and outside the top half "
-            "stopped receiving trials. `dropped in round` is the round whose results dropped a "
+            "A race (mode race): every strategy ran its default configuration in round 0 and "
+            "a searched one in round 1; after each round from round 1 on, those outside the "
+            "leader's tie group and outside the top half stopped receiving trials (studies "
+            "run before that rule dropped after round 0 too: `dropped in round` 0). "
+            "`dropped in round` is the round whose results dropped a "
             "strategy; dropped strategies have no re-runs and rank after the survivors, by "
             "their best trial."
         )

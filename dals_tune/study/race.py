@@ -11,18 +11,23 @@ trials, and what they would have spent goes to the contenders. The rule, pure Py
   gives each surviving strategy that has something to tune (m_r of them) the same number of
   new trials, from its own searcher, which goes on with its study:
 
-      t_r = min(η^r, ⌊(B − S_r) / m_r⌋),  S_r = trials spent before round r,  η = 2.
+      t_r = min(η^(r−1), ⌊(B − S_r) / m_r⌋),  S_r = trials spent before round r,  η = 2.
 
-  With the survivors halved each round, m_r · t_r = n: each round costs about what round 0
-  did and the trials a dropped strategy no longer gets go to the survivors (successive
-  halving's shape, Karnin et al. 2013; Jamieson & Talwalkar 2016). Every trial has the same
-  maximum epochs. A strategy with nothing to tune keeps its one trial and stays in the race
-  until it is dropped.
+  Round 1 is one searched trial for every tunable strategy, since round 0 drops nobody
+  (below). With the survivors halved each round after it, m_r · t_r = (m_1 / 2^(r−1)) ·
+  2^(r−1) = m_1: each round costs about what round 0 did and the trials a dropped strategy
+  no longer gets go to the survivors (successive halving's shape, Karnin et al. 2013;
+  Jamieson & Talwalkar 2016).
+  Every trial has the same maximum epochs. A strategy with nothing to tune keeps its one
+  trial and stays in the race until it is dropped.
 - **Standing.** A strategy's standing is its best trial so far, the one its seed re-runs
   would repeat (:func:`~dals_tune.study.outcomes.best_outcome`: the best validation value
   among completed trials, else among pruned ones).
-- **Who is dropped.** After round r, with n_r strategies raced, rank them by standing (a
-  strategy without a usable trial last). A strategy stops receiving trials when it is
+- **Who is dropped.** Nobody after round 0: it compares defaults, and a strategy whose
+  default learning rate is wrong for the task (SGD's 0.1 on a pretrained encoder) would
+  leave the race untuned, although "which strategy" includes tuning it. After round r ≥ 1,
+  with n_r strategies raced, rank them by standing (a strategy without a usable trial
+  last). A strategy stops receiving trials when it is
   *both* outside the leader's tie group, the rule of :mod:`dals_tune.reports.ties` applied
   to single values (|x_b − x_k| ≤ δ, δ the leader's binomial noise floor for an accuracy on
   the validation split; a metric without a floor ties only at an equal value), *and* outside
@@ -54,7 +59,7 @@ from dals_tune.objective import Objective
 from dals_tune.reports.ties import Sample, first_place_group
 from dals_tune.study.outcomes import TrialOutcome, best_outcome
 
-ETA = 2  # the halving factor η: the top ⌈n/η⌉ are kept, t_r = η^r trials per survivor
+ETA = 2  # the halving factor η: the top ⌈n/η⌉ are kept, t_r = η^(r−1) trials per survivor
 
 
 @dataclass(frozen=True)
@@ -139,7 +144,7 @@ def next_round(
     eta: int = ETA,
 ) -> dict[str, int]:
     """The trials per strategy of the round after ``rounds`` (module docstring): one each in
-    round 0; then t_r = min(η^r, ⌊(B − S_r)/m_r⌋) for each survivor in ``tunable``. Empty
+    round 0; then t_r = min(η^(r−1), ⌊(B − S_r)/m_r⌋) for each survivor in ``tunable``. Empty
     when the race is over: one survivor left, the survivors one tie group after a round of
     search, none with anything to tune, or too little budget for one more trial each."""
     index, alive = len(rounds), survivors(strategy_ids, rounds)
@@ -150,7 +155,7 @@ def next_round(
     contenders = [sid for sid in alive if sid in tunable]
     if not contenders:
         return {}
-    each = min(eta**index, (budget - spent(rounds)) // len(contenders))
+    each = min(eta ** (index - 1), (budget - spent(rounds)) // len(contenders))
     return {sid: each for sid in contenders} if each > 0 else {}
 
 
@@ -214,10 +219,14 @@ def dropped_after(
     raced: Sequence[str],
     objective: Objective,
     val_size: int | None,
+    round_index: int,
     eta: int = ETA,
 ) -> list[str]:
-    """The strategies of ``raced`` that stop receiving trials (module docstring): outside
-    the leader's tie group and outside the top ⌈n_r/η⌉; in ranking order."""
+    """The strategies of ``raced`` that stop receiving trials after round ``round_index``
+    (module docstring): none after round 0, whose trials are defaults; later, those outside
+    the leader's tie group and outside the top ⌈n_r/η⌉, in ranking order."""
+    if round_index == 0:
+        return []
     order = ranking(standings, raced, objective)
     tied = set(tie_group(standings, raced, objective, val_size))
     top = set(order[: math.ceil(len(order) / eta)])

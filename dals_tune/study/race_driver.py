@@ -67,7 +67,7 @@ def _run_round(
         for sid in alive
     }
     val_size = validation_size_of(study_params(checked))
-    dropped = race.dropped_after(standings, alive, objective, val_size)
+    dropped = race.dropped_after(standings, alive, objective, val_size, index)
     tied = race.tie_group(standings, alive, objective, val_size)
     order = race.ranking(standings, alive, objective)
     runner.echo(
