@@ -6,7 +6,13 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from dals_tune.study.samplers import SAMPLERS, describe_sampler, make_sampler, sampler_settings
+from dals_tune.study.samplers import (
+    SAMPLERS,
+    describe_sampler,
+    make_sampler,
+    sampler_settings,
+    strategy_seed,
+)
 from dals_tune.study.settings import SEARCHERS
 
 
@@ -43,6 +49,34 @@ def test_every_sampler_setting_is_written_out_and_recorded():
     line = describe_sampler("optuna", 0)
     assert line.startswith("TPESampler(seed=0, n_startup_trials=10, ")
     assert "multivariate=True" in line and "constant_liar=True" in line
+
+
+def test_each_strategy_has_its_own_seed_so_its_start_up_trials_sit_elsewhere_in_its_range():
+    # (seed + crc32(id)) mod 2^32: crc32(b"adamw") = 2165545430.
+    assert strategy_seed(0, "adamw") == 2165545430
+    assert strategy_seed(5, "adamw") == 2165545435
+    assert strategy_seed(2**32 - 1, "adamw") == 2165545429  # wraps round
+    first = {
+        sid: suggestions("optuna", strategy_seed(0, sid), trials=3) for sid in ("adamw", "dals")
+    }
+    assert first["adamw"] != first["dals"]  # one seed for all would give both the same points
+    assert first["adamw"] == suggestions("optuna", strategy_seed(0, "adamw"), trials=3)
+
+
+def test_a_per_strategy_plan_seeds_each_strategys_sampler_apart(tmp_path, monkeypatch):
+    from dals_tune.study import SearchSettings
+    from dals_tune.study.plans import search_plans
+    from dals_tune.study.preflight import check
+    from dals_tune.study.ray_tune import searchers
+
+    seeds = []
+    monkeypatch.setattr(
+        searchers, "make_sampler", lambda name, seed: seeds.append(seed) or make_sampler(name, seed)
+    )
+    study = SearchSettings(strategies=("adamw,dals",), seed=2, subset=400, out=str(tmp_path))
+    (plan,) = search_plans(check(study), "s", tmp_path)
+    searchers.searcher(plan)
+    assert sorted(seeds) == sorted([strategy_seed(2, "adamw"), strategy_seed(2, "dals")])
 
 
 def truthful_searcher(storage: str):

@@ -227,8 +227,9 @@ def race_round_plan(
     """Round ``index`` of a race (:mod:`dals_tune.study.race`): per-strategy mode's Tuner run
     cut to the raced strategies, ``trials[s]`` trials each, defaults first in round 0 only.
     Each strategy's Optuna study is the one of every round (same name), so round r goes on
-    with its search; the sampler is seeded with seed + r, else each round's random start-up
-    trials would repeat the last round's. ``earlier[s]``: strategy s's trials of the rounds
+    with its search; its sampler is seeded with seed + r (then apart per strategy,
+    ``samplers.strategy_seed``), else each round's random start-up trials would repeat the
+    last round's. ``earlier[s]``: strategy s's trials of the rounds
     before (``race.earlier_histories``), which its ASHA's rungs start with."""
     (plan,) = search_plans(checked, study_id, out)
     earlier = earlier or {}

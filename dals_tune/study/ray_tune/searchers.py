@@ -27,7 +27,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from dals_tune.study.plans import TrialPlan
-from dals_tune.study.samplers import make_sampler
+from dals_tune.study.samplers import make_sampler, strategy_seed
 
 TRIAL_STATUS_KEY = "status"  # what the trainer reports each epoch: running | completed | diverged
 
@@ -80,7 +80,10 @@ def _optuna_searcher(
         metric=plan.objective.val_key,
         mode=plan.objective.mode,
         points_to_evaluate=points or None,
-        sampler=make_sampler(plan.sampler, plan.seed),
+        # One strategy's study is seeded apart from the others' (samplers.strategy_seed).
+        sampler=make_sampler(
+            plan.sampler, strategy_seed(plan.seed, study_suffix) if study_suffix else plan.seed
+        ),
         study_name=name,
         storage=storage,
     )
