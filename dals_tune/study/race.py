@@ -24,8 +24,9 @@ trials, and what they would have spent goes to the contenders. The rule, pure Py
   would repeat (:func:`~dals_tune.study.outcomes.best_outcome`: the best validation value
   among completed trials, else among pruned ones).
 - **Who is dropped.** Nobody after round 0: it compares defaults, and a strategy whose
-  default learning rate is wrong for the task (SGD's 0.1 on a pretrained encoder) would
-  leave the race untuned, although "which strategy" includes tuning it. After round r ≥ 1,
+  default learning rate is wrong for the task (DALS fine-tuning MiniLM on TREC-6: 0.24 at
+  its default 0.03, 0.88 at 0.02) would leave the race untuned, although "which strategy"
+  includes tuning it. After round r ≥ 1,
   with n_r strategies raced, rank them by standing (a strategy without a usable trial
   last). A strategy stops receiving trials when it is
   *both* outside the leader's tie group, the rule of :mod:`dals_tune.reports.ties` applied
