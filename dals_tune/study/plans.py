@@ -229,8 +229,8 @@ def race_round_plan(
     Each strategy's Optuna study is the one of every round (same name), so round r goes on
     with its search; its sampler is seeded with seed + r (then apart per strategy,
     ``samplers.strategy_seed``), else each round's random start-up trials would repeat the
-    last round's. ``earlier[s]``: strategy s's trials of the rounds
-    before (``race.earlier_histories``), which its ASHA's rungs start with."""
+    last round's. ``earlier[s]``: strategy s's trials of the rounds before
+    (``race.earlier_histories``), which its ASHA's rungs start with."""
     (plan,) = search_plans(checked, study_id, out)
     earlier = earlier or {}
     groups = [
