@@ -18,7 +18,7 @@ from typing import Any
 from dals_tune.objective import ACCURACY, Objective
 from dals_tune.study.outcomes import default_inside
 from dals_tune.study.preflight import CheckedStudy
-from dals_tune.study.samplers import searcher_for
+from dals_tune.study.samplers import searcher_for, strategy_seed
 from dals_tune.workloads.user_module import registered
 
 REFINE_FROM_FILE = "refine_from.json"  # the --refine-from norms the refined trials read
@@ -170,7 +170,8 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
                 num_samples=samples_for(checked, sid),
                 space=spaces[sid],
                 points_to_evaluate=first_points(checked, sid),
-                **common,
+                # A population of its own, not the other strategies' quantiles.
+                **{**common, "seed": strategy_seed(settings.seed, sid)},
             )
             for sid in ids
         ]
