@@ -79,6 +79,21 @@ def test_a_per_strategy_plan_seeds_each_strategys_sampler_apart(tmp_path, monkey
     assert sorted(seeds) == sorted([strategy_seed(2, "adamw"), strategy_seed(2, "dals")])
 
 
+def test_a_pbt_plan_gives_each_strategy_a_population_of_its_own(tmp_path):
+    from dals_tune.study import SearchSettings
+    from dals_tune.study.plans import search_plans
+    from dals_tune.study.preflight import check
+
+    study = SearchSettings(
+        strategies=("adamw,dals",), scheduler="pbt", seed=2, subset=400, out=str(tmp_path)
+    )
+    plans = search_plans(check(study), "s", tmp_path)
+    assert {plan.name: plan.seed for plan in plans} == {
+        "adamw": strategy_seed(2, "adamw"),
+        "dals": strategy_seed(2, "dals"),
+    }
+
+
 def truthful_searcher(storage: str):
     from dals_tune.study.ray_tune.searchers import TruthfulOptunaSearch
 

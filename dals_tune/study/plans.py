@@ -18,7 +18,7 @@ from typing import Any
 from dals_tune.objective import ACCURACY, Objective
 from dals_tune.study.outcomes import default_inside
 from dals_tune.study.preflight import CheckedStudy
-from dals_tune.study.samplers import searcher_for
+from dals_tune.study.samplers import searcher_for, strategy_seed
 from dals_tune.workloads.user_module import registered
 
 REFINE_FROM_FILE = "refine_from.json"  # the --refine-from norms the refined trials read
@@ -170,7 +170,8 @@ def search_plans(checked: CheckedStudy, study_id: str, out: Path) -> list[TrialP
                 num_samples=samples_for(checked, sid),
                 space=spaces[sid],
                 points_to_evaluate=first_points(checked, sid),
-                **common,
+                # A population of its own, not the other strategies' quantiles.
+                **{**common, "seed": strategy_seed(settings.seed, sid)},
             )
             for sid in ids
         ]
@@ -229,8 +230,8 @@ def race_round_plan(
     Each strategy's Optuna study is the one of every round (same name), so round r goes on
     with its search; its sampler is seeded with seed + r (then apart per strategy,
     ``samplers.strategy_seed``), else each round's random start-up trials would repeat the
-    last round's. ``earlier[s]``: strategy s's trials of the rounds
-    before (``race.earlier_histories``), which its ASHA's rungs start with."""
+    last round's. ``earlier[s]``: strategy s's trials of the rounds before
+    (``race.earlier_histories``), which its ASHA's rungs start with."""
     (plan,) = search_plans(checked, study_id, out)
     earlier = earlier or {}
     groups = [

@@ -17,18 +17,16 @@ trials, and what they would have spent goes to the contenders. The rule, pure Py
   (below). With the survivors halved each round after it, m_r · t_r = (m_1 / 2^(r−1)) ·
   2^(r−1) = m_1: each round costs about what round 0 did and the trials a dropped strategy
   no longer gets go to the survivors (successive halving's shape, Karnin et al. 2013;
-  Jamieson & Talwalkar 2016).
-  Every trial has the same maximum epochs. A strategy with nothing to tune keeps its one
-  trial and stays in the race until it is dropped.
+  Jamieson & Talwalkar 2016). Every trial has the same maximum epochs. A strategy with
+  nothing to tune keeps its one trial and stays in the race until it is dropped.
 - **Standing.** A strategy's standing is its best trial so far, the one its seed re-runs
   would repeat (:func:`~dals_tune.study.outcomes.best_outcome`: the best validation value
   among completed trials, else among pruned ones).
 - **Who is dropped.** Nobody after round 0: it compares defaults, and a strategy whose
   default learning rate is wrong for the task (DALS fine-tuning MiniLM on TREC-6: 0.24 at
   its default 0.03, 0.88 at 0.02) would leave the race untuned, although "which strategy"
-  includes tuning it. After round r ≥ 1,
-  with n_r strategies raced, rank them by standing (a strategy without a usable trial
-  last). A strategy stops receiving trials when it is
+  includes tuning it. After round r ≥ 1, with n_r strategies raced, rank them by standing
+  (a strategy without a usable trial last). A strategy stops receiving trials when it is
   *both* outside the leader's tie group, the rule of :mod:`dals_tune.reports.ties` applied
   to single values (|x_b − x_k| ≤ δ, δ the leader's binomial noise floor for an accuracy on
   the validation split; a metric without a floor ties only at an equal value), *and* outside
