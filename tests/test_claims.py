@@ -182,6 +182,21 @@ def test_linear_decay_against_cosine_on_each_from_scratch_study():
     assert verdicts([beats], "Refined beats both") == [("cifar10/scratch", CANNOT_TELL)]
 
 
+def test_a_language_model_pretraining_study_is_asked_the_schedule_claims_in_its_loss():
+    lm = study("lm", "scratch", [row("refined", 2.50), row("cosine_sgd", 2.80),
+                                 row("linear_decay_sgd", 3.00)])  # fmt: skip
+    lm.parent["tags"].update({"metric": "loss", "metric_mode": "min"})
+    # Lower is better: linear decay's 3.00 is the worst, refined's 2.50 the best.
+    assert verdicts([lm], "Linear decay beats cosine") == [("lm/scratch", FAILS)]
+    assert verdicts([lm], "Refined beats both") == [("lm/scratch", HOLDS)]
+    assert not any(r.study == "lm/scratch" and "STLR" in r.claim for r in claim_rows([lm]))
+    # One run each of a loss: no noise floor to judge a gap by, so no verdict.
+    single = study("lm", "scratch", [row("cosine_sgd", 2.80, math.nan, 1),
+                                     row("linear_decay_sgd", 3.00, math.nan, 1)])  # fmt: skip
+    single.parent["tags"].update({"metric": "loss", "metric_mode": "min"})
+    assert verdicts([single], "Linear decay beats cosine") == [("lm/scratch", CANNOT_TELL)]
+
+
 def test_tuning_matters_when_the_best_default_is_outside_the_tuned_first_place():
     claim = "Tuning changes the answer: the best default is not the tuned winner"
     changed = study(
