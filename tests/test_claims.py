@@ -8,8 +8,8 @@ from dals_tune.reports.claims import (
     HOLDS,
     claim_rows,
     epochs_to_accuracy,
-    write_claims,
 )
+from dals_tune.reports.claims_files import write_claims
 from dals_tune.reports.cross_study import StudyResult
 from dals_tune.reports.leaderboard import LeaderboardRow
 from dals_tune.reports.study_runs import ChildRun

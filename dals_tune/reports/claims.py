@@ -35,7 +35,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from scipy import stats
 
@@ -43,7 +42,6 @@ from dals_tune.objective import ACCURACY
 from dals_tune.reports.cross_study import StudyResult
 from dals_tune.reports.leaderboard import LeaderboardRow, median_or_none, validation_size_of
 from dals_tune.reports.study_runs import History
-from dals_tune.reports.tables import write_csv, write_markdown
 from dals_tune.reports.ties import Sample, is_tied, noise_floor
 from dals_tune.tracking_tags import COMMAND_TAG, REGIME_TAG, WORKLOAD_TAG
 
@@ -102,65 +100,12 @@ def epochs_to_accuracy(
     return table
 
 
-def write_claims(folder: Path, results: Sequence[StudyResult]) -> list[Path]:
-    """``claims.csv``/``.md`` and, with a synthetic study, ``epochs_to_90.csv``/``.md``."""
-    rows = claim_rows(results)
-    header = ["claim", "source", "paper", "study", "ours", "verdict", "evidence", "command"]
-    cells = [
-        [
-            row.claim,
-            row.source,
-            row.paper,
-            row.study,
-            row.ours,
-            row.verdict,
-            row.evidence,
-            row.command,
-        ]
-        for row in rows
-    ]
-    files = [
-        write_csv(folder / "claims.csv", header, cells),
-        write_markdown(
-            folder / "claims.md",
-            "Claims re-tested",
-            header,
-            [[*cell[:-1], f"`{cell[-1]}`"] for cell in cells],
-            [
-                "Verdicts follow the leaderboards' tie rule on validation values "
-                "(docs/reports.md, *Ties*); 'ours' is mean ± std over the result runs, n of "
-                f"them. Catastrophic: at least {CATASTROPHIC_GAP:.2f} below RAdam."
-            ],
-        ),
-    ]
-    synthetic = _study(results, "synthetic", "scratch")
-    if synthetic is not None:
-        table = epochs_to_accuracy(synthetic)
-        name = f"epochs_to_{round(FAST_ACCURACY * 100)}"
-        files.append(
-            write_csv(folder / f"{name}.csv", ["strategy", "median_epochs", "runs"], table)
-        )
-        files.append(
-            write_markdown(
-                folder / f"{name}.md",
-                f"Epochs to {FAST_ACCURACY:.0%} test accuracy on synthetic",
-                ["strategy", "median epochs", "runs"],
-                [[name, _epochs(epochs), str(runs)] for name, epochs, runs in table],
-                [
-                    "Median over each strategy's result runs; 'never' when the median run does "
-                    "not get there within its epochs."
-                ],
-            )
-        )
-    return files
-
-
 # ----- the claims -------------------------------------------------------------------------------
 
 
 def _dals_best(results: Sequence[StudyResult]) -> ClaimRow:
     claim = "DALS is the best strategy on synthetic"
-    result = _study(results, "synthetic", "scratch")
+    result = study_of(results, "synthetic", "scratch")
     row = _row(result, "dals")
     if result is None or row is None:
         return _missing(claim, PAPER, "98.0 % test, one seed", "synthetic/scratch", "dals")
@@ -177,7 +122,7 @@ def _dals_best(results: Sequence[StudyResult]) -> ClaimRow:
 
 def _dals_fast(results: Sequence[StudyResult]) -> ClaimRow:
     claim = f"DALS-Fast reaches {FAST_ACCURACY:.0%} in {FAST_EPOCHS} epochs"
-    result = _study(results, "synthetic", "scratch")
+    result = study_of(results, "synthetic", "scratch")
     table = (
         {name: (epochs, runs) for name, epochs, runs in epochs_to_accuracy(result)}
         if result
@@ -201,7 +146,7 @@ def _dals_fast(results: Sequence[StudyResult]) -> ClaimRow:
     evidence = f"{len(faster)} strategies get there sooner" + (
         f": {', '.join(faster[:5])}" if faster else ""
     )
-    ours = f"median epoch {_epochs(epochs)} (n = {runs})"
+    ours = f"median epoch {epochs_text(epochs)} (n = {runs})"
     return _claim(
         claim,
         PAPER,
@@ -217,7 +162,7 @@ def _stlr_failures(results: Sequence[StudyResult]) -> list[ClaimRow]:
     rows = []
     # The gap is in accuracy: asked of the from-scratch studies that measure it.
     scratch = [r for r in _from_scratch(results) if r.objective.metric == ACCURACY.metric]
-    for result in [_study(results, "trec6", "finetune"), *scratch]:
+    for result in [study_of(results, "trec6", "finetune"), *scratch]:
         if result is None:
             continue
         for strategy in ("stlr_discriminative", "stlr_discriminative_paper"):
@@ -361,7 +306,8 @@ def _tuning_matters(result: StudyResult) -> ClaimRow:
 # ----- helpers ----------------------------------------------------------------------------------
 
 
-def _study(results: Sequence[StudyResult], workload: str, regime: str) -> StudyResult | None:
+def study_of(results: Sequence[StudyResult], workload: str, regime: str) -> StudyResult | None:
+    """The study of ``workload`` in ``regime`` among ``results``; None when it has not run."""
     for result in results:
         if result.tag(WORKLOAD_TAG) == workload and result.tag(REGIME_TAG) == regime:
             return result
@@ -425,7 +371,8 @@ def _first_epoch(history: History, accuracy: float) -> float:
     return next((float(epoch) for epoch, value in history if value >= accuracy), math.inf)
 
 
-def _epochs(epochs: float | None) -> str:
+def epochs_text(epochs: float | None) -> str:
+    """A median epoch as a table shows it: ``2``, ``2.5``, or ``never``."""
     return "never" if epochs is None else f"{epochs:g}"
 
 

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from dals_tune.reports.claims import write_claims
+from dals_tune.reports.claims_files import write_claims
 from dals_tune.reports.columns import (
     direction_words,
     metric_label,
