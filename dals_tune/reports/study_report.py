@@ -130,6 +130,17 @@ def study_title(study: StudyRuns) -> str:
     return " / ".join(tags.get(key) or "?" for key in (WORKLOAD_TAG, DATASET_TAG, REGIME_TAG))
 
 
+# The leaderboard's note on a race (dals_tune/study/race.py).
+RACE_NOTE = (
+    "A race (mode race): every strategy ran its default configuration in round 0 and a "
+    "searched one in round 1; after each round from round 1 on, those outside the leader's "
+    "tie group and outside the top half stopped receiving trials (studies run before that "
+    "rule dropped after round 0 too: `dropped in round` 0). `dropped in round` is the round "
+    "whose results dropped a strategy; dropped strategies have no re-runs and rank after the "
+    "survivors, by their best trial."
+)
+
+
 def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[LeaderboardRow]) -> Path:
     objective = study.objective
     metric, name = objective.metric, objective.full_name
@@ -202,13 +213,5 @@ def _write_leaderboard_markdown(path: Path, study: StudyRuns, rows: list[Leaderb
         "it counts as infinite.",
     ]
     if study.tags.get(MODE_TAG) == "race":
-        notes.append(
-            "A race (mode race): every strategy ran its default configuration in round 0 and "
-            "a searched one in round 1; after each round from round 1 on, those outside the "
-            "leader's tie group and outside the top half stopped receiving trials (studies "
-            "run before that rule dropped after round 0 too: `dropped in round` 0). "
-            "`dropped in round` is the round whose results dropped a "
-            "strategy; dropped strategies have no re-runs and rank after the survivors, by "
-            "their best trial."
-        )
+        notes.append(RACE_NOTE)
     return write_markdown(path, f"Leaderboard: {study_title(study)}", header, table, notes)
