@@ -19,6 +19,7 @@ import user_modules
 
 from dals_tune import cli, tracking
 from dals_tune.cli import INTERRUPTED, INTERRUPTED_HINT
+from dals_tune.study.ray_tune import tuner
 from dals_tune.tracking_tags import KEY_TAG, KIND_TAG
 
 # A user's classifier whose forward pass is slow while the file SLOW exists, and which
@@ -43,6 +44,28 @@ def test_main_turns_ctrl_c_into_one_line_and_exit_130(monkeypatch, capsys):
     monkeypatch.setattr(cli, "build_parser", Parser)
     assert cli.main(["search"]) == cli.INTERRUPTED == 130
     assert capsys.readouterr().err == f"interrupted: {cli.INTERRUPTED_HINT}\n"
+
+
+def tune_like_fit(ctrl_c: bool) -> None:
+    """What a Tuner fit does with SIGINT (Ray 2.x, ``tune.tune._setup_signal_catching``): it
+    installs its own handler and, on Ctrl-C, puts back the one it found."""
+    found = signal.getsignal(signal.SIGINT)
+
+    def tunes(signum, frame):
+        signal.signal(signal.SIGINT, found)
+
+    signal.signal(signal.SIGINT, tunes)
+    if ctrl_c:
+        tunes(signal.SIGINT, None)
+
+
+@pytest.mark.parametrize("ctrl_c", [False, True])
+def test_the_watch_tells_a_fit_that_ctrl_c_stopped_and_restores_the_handler(ctrl_c):
+    before = signal.getsignal(signal.SIGINT)
+    with tuner._ctrl_c_watch() as watch:
+        tune_like_fit(ctrl_c)
+    assert watch.stopped_the_run is ctrl_c
+    assert signal.getsignal(signal.SIGINT) is before  # not the fit's, left behind
 
 
 @pytest.mark.slow
