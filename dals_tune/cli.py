@@ -39,6 +39,11 @@ from dals_tune.study.settings import (
 from dals_tune.trial import REGIMES, TrialSpec
 
 USAGE_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
+INTERRUPTED_HINT = (
+    "finished trials are recorded and running ones are not; run search again with --resume "
+    "(benchmark: the same command) to go on from there"
+)
 DEFAULT_OUT = SearchSettings().out
 
 
@@ -273,6 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line, whatever the message: a library's own text may span several.
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        # Ctrl-C, inside a Tuner run (Tune then saves its state) or outside one.
+        print(f"interrupted: {INTERRUPTED_HINT}", file=sys.stderr)
+        return INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`... | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -36,6 +36,7 @@ from dals_tune.tracking_entities import (
     as_metric,
     as_params,
     as_record,
+    child_key,
     description_value,
     epoch_metrics,
     milliseconds,
@@ -63,8 +64,6 @@ from dals_tune.tracking_tags import (
     STUDY_KIND,
     TIED_WITH_TAG,
     TRIAL_ID_TAG,
-    TRIAL_KINDS,
-    TRIAL_STATUSES,
     VERSION_TAG,
     WINNER_TAG,
     WORKLOAD_TAG,
@@ -196,11 +195,7 @@ class Tracker:
         The run is named for people: ``adamw · trial 3`` (the number ending Ray's trial id)
         or, for a seed re-run, ``adamw · seed 3``.
         """
-        if status not in TRIAL_STATUSES:
-            raise ValueError(f"unknown trial status {status!r}; use one of {TRIAL_STATUSES}")
-        if kind not in TRIAL_KINDS:
-            raise ValueError(f"unknown run kind {kind!r}; use one of {TRIAL_KINDS}")
-        key = f"{kind}:{trial_id}:{'' if seed is None else seed}"
+        key = child_key(status, kind, trial_id, seed)
         parent = self.client.get_run(parent_run_id)
         experiment_id = parent.info.experiment_id
         logged = self._logged_child(experiment_id, parent_run_id, key)

@@ -15,6 +15,8 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
 
+from dals_tune.tracking_tags import TRIAL_KINDS, TRIAL_STATUSES
+
 MAX_LIST_PARAM = 16  # longer lists (grad_norms, per-step histories) are data, not parameters
 _KEY_SAFE = re.compile(r"[^\w\-. /:]")
 _TRIAL_NUMBER = re.compile(r"(\d+)$")  # Ray's trial ids end in the trial's index: 3f2a_00003
@@ -33,6 +35,16 @@ def as_params(params: Mapping[str, Any]) -> list[Param]:
             text = text[: MAX_PARAM_VAL_LENGTH - 3] + "..."
         out.append(Param(safe_key(key), text))
     return out
+
+
+def child_key(status: str, kind: str, trial_id: str, seed: int | None) -> str:
+    """A trial's child run's ``KEY_TAG``, ``kind:trial_id:seed``, once ``status`` and
+    ``kind`` are known ones."""
+    if status not in TRIAL_STATUSES:
+        raise ValueError(f"unknown trial status {status!r}; use one of {TRIAL_STATUSES}")
+    if kind not in TRIAL_KINDS:
+        raise ValueError(f"unknown run kind {kind!r}; use one of {TRIAL_KINDS}")
+    return f"{kind}:{trial_id}:{'' if seed is None else seed}"
 
 
 def trial_run_name(strategy: str, trial_id: str, seed: int | None = None) -> str:

@@ -226,6 +226,16 @@ def test_leave_one_out_by_hand(store):
     assert result.share_closed == pytest.approx(16 / 17)
     assert result.skipped == ()
 
+    # Scaled by each study's range (first minus last; rte's diverged fixed_sgd counts as 0):
+    # synthetic .05, gauss10 .10, cifar10 .06, trec6 .35, rte .70, imdb .12. The single best's
+    # regrets become 0, 0, 1/6, 1/7, 1/7 and 1/12, a mean Ā' of (45/84)/6 = 45/504; the
+    # recommendation's only regret is cifar10's 1/6, so B̄' = 14/504 and it closes 31/45.
+    assert by_name(store["studies"])["rte/finetune"].value_range == pytest.approx(0.70)
+    assert rounds["trec6/finetune"].single_best.scaled_regret == pytest.approx(1 / 7)
+    assert result.single_best_scaled == pytest.approx(45 / 504)
+    assert result.recommended_scaled == pytest.approx(14 / 504)
+    assert result.share_closed_scaled == pytest.approx(31 / 45)
+
 
 def test_one_finished_study_gives_a_recommendation_and_no_leave_one_out(store):
     only = [by_name(store["studies"])["cifar10/scratch"]]
@@ -254,6 +264,7 @@ def test_the_recommend_command_prints_and_writes_the_report(store, capsys):
     assert markdown.rstrip() in printed
     assert "won synthetic/scratch; won synthetic_gauss10/scratch" in markdown
     assert "the recommendation closes 94% of the single best strategy's gap" in markdown
+    assert "Scaled by each held-out study's range" in markdown
 
     with files[1].open() as file:
         ranked = [(row["strategy"], float(row["mean_rank"])) for row in csv.DictReader(file)]
@@ -265,6 +276,7 @@ def test_the_recommend_command_prints_and_writes_the_report(store, capsys):
     assert len(rounds) == 6
     assert rounds["rte/finetune"]["single_best"] == "dals"
     assert float(rounds["rte/finetune"]["single_best_regret"]) == pytest.approx(0.10)
+    assert float(rounds["rte/finetune"]["single_best_scaled_regret"]) == pytest.approx(1 / 7)
     assert rounds["rte/finetune"]["recommended"] == "adamw"
     assert rounds["rte/finetune"]["neighbours"] == "trec6/finetune;imdb/finetune"
 
@@ -331,6 +343,7 @@ def test_a_minimised_study_scores_regret_upward_and_a_failure_as_its_worst_value
     chosen = recommend.pick(study, ["adamw", "dals"])
     assert (chosen.strategy, chosen.value) == ("adamw", 0.5)
     assert chosen.regret == pytest.approx(0.3)  # 0.5 − 0.2: above the winner is worse
+    assert chosen.scaled_regret == pytest.approx(1.0)  # the study's last value
     assert recommend.pick(study, ["dals"]).regret == 0.0
 
     other = rmse_study("regress2", {"dals": 0.1, "adamw": 0.3})

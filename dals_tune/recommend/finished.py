@@ -66,6 +66,19 @@ class FinishedStudy:
         """How far ``value`` falls short of the winner's, in this study's direction (≥ 0)."""
         return self.objective.score(self.winner.val_mean) - self.objective.score(value)
 
+    @property
+    def value_range(self) -> float:
+        """The regret of the study's last strategy (a failed one at :attr:`failed_value`): how
+        far first and last lie apart, in this study's direction (≥ 0)."""
+        values = [self.value_of(row.strategy) for row in self.rows]
+        return max(self.regret(value) for value in values if value is not None)
+
+    def scaled_regret(self, regret: float) -> float:
+        """``regret`` as a share of :attr:`value_range`: 0 for the winner, 1 for the last
+        strategy, in any metric; 0 when all strategies scored the same."""
+        spread = self.value_range
+        return regret / spread if spread > 0 else 0.0
+
     def shares_first_place(self, strategy: str) -> bool:
         """Whether ``strategy`` is in the winner's tie group here (rank 1)."""
         return any(row.strategy == strategy and row.rank == 1 for row in self.rows)

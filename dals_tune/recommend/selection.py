@@ -16,7 +16,9 @@ mean-rank order of the other studies; the recommendation b_S is the first S ran 
 mean-rank order of S's k nearest other studies, followed by that overall order. With Ā and B̄
 the mean regrets over the held-out studies, the recommendation closes the share (Ā − B̄) / Ā
 of the gap. Ranks are each study's own (in its direction); regrets are in each study's units,
-so a mean over studies of different metrics adds unlike units.
+so a mean over studies of different metrics adds unlike units. The scaled regret divides each
+study's regret by that study's range, the regret of its last strategy, so that 0 is its
+winner and 1 its last: its means Ā' and B̄' and share (Ā' − B̄') / Ā' add like to like.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Pick:
     strategy: str
     value: float
     regret: float
+    scaled_regret: float  # regret / the study's range: 0 its winner, 1 its last strategy
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,22 @@ class LeaveOneOut:
     def share_closed(self) -> float:
         """(Ā − B̄) / Ā; NaN when Ā = 0 (no gap to close). Negative: the recommendation did
         worse than the single best strategy."""
-        gap = self.single_best_regret
-        return (gap - self.recommended_regret) / gap if gap > 0 else math.nan
+        return _share_closed(self.single_best_regret, self.recommended_regret)
+
+    @property
+    def single_best_scaled(self) -> float:
+        """Ā': the single best strategy's mean regret, each study's scaled by its range."""
+        return _mean([held.single_best.scaled_regret for held in self.rounds])
+
+    @property
+    def recommended_scaled(self) -> float:
+        """B̄': the recommendation's mean regret, each study's scaled by its range."""
+        return _mean([held.recommended.scaled_regret for held in self.rounds])
+
+    @property
+    def share_closed_scaled(self) -> float:
+        """(Ā' − B̄') / Ā', as :attr:`share_closed` in unit-free regrets."""
+        return _share_closed(self.single_best_scaled, self.recommended_scaled)
 
 
 @dataclass(frozen=True)
@@ -148,7 +165,7 @@ def pick(study: FinishedStudy, ranking: Sequence[str]) -> Pick | None:
         if value is not None:
             # A share of a tied first place is no regret: the runs cannot tell it from the best.
             regret = 0.0 if study.shares_first_place(strategy) else study.regret(value)
-            return Pick(strategy, value, regret)
+            return Pick(strategy, value, regret, study.scaled_regret(regret))
     return None
 
 
@@ -213,6 +230,10 @@ def _verdict(study: FinishedStudy, strategy: str) -> str:
                 return f"rank {row.rank} of {len(study.rows)} on {name}"
             return f"tied first on {name}" if row.tied_with else f"won {name}"
     return ""
+
+
+def _share_closed(gap: float, recommended: float) -> float:
+    return (gap - recommended) / gap if gap > 0 else math.nan
 
 
 def _mean(values: Sequence[float]) -> float:

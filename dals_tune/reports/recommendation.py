@@ -166,18 +166,24 @@ def _leave_one_out_markdown(advice: Advice) -> list[str]:
         lines += [f"Not evaluated (no strategy in common): {', '.join(result.skipped)}.", ""]
     if not result.rounds:
         return [*lines, "No held-out study shares a strategy with the others."]
-    share = result.share_closed
-    closed = (
-        "the single best strategy has no gap to close"
-        if math.isnan(share)
-        else f"the recommendation closes {share:.0%} of the single best strategy's gap"
-    )
     return [
         *lines,
         f"Mean regret over {_studies(len(result.rounds), 'held-out')}: single best "
         f"{format_value(result.single_best_regret)}, recommendation "
-        f"{format_value(result.recommended_regret)}; {closed}. {_regret_words(advice)}",
+        f"{format_value(result.recommended_regret)}; {_closed(result.share_closed)}. "
+        f"{_regret_words(advice)}",
+        "",
+        "Scaled by each held-out study's range (0 its winner, 1 its last strategy), which "
+        f"adds like to like: single best {format_value(result.single_best_scaled)}, "
+        f"recommendation {format_value(result.recommended_scaled)}; "
+        f"{_closed(result.share_closed_scaled)}.",
     ]
+
+
+def _closed(share: float) -> str:
+    if math.isnan(share):
+        return "the single best strategy has no gap to close"
+    return f"the recommendation closes {share:.0%} of the single best strategy's gap"
 
 
 def _recommendation_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
@@ -206,9 +212,11 @@ def _leave_one_out_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
         "single_best",
         "single_best_val",
         "single_best_regret",
+        "single_best_scaled_regret",
         "recommended",
         "recommended_val",
         "recommended_regret",
+        "recommended_scaled_regret",
         "neighbours",
     ]
     rounds = advice.leave_one_out.rounds if advice.leave_one_out else ()
@@ -221,9 +229,11 @@ def _leave_one_out_table(advice: Advice) -> tuple[list[str], list[list[Cell]]]:
             held.single_best.strategy,
             held.single_best.value,
             held.single_best.regret,
+            held.single_best.scaled_regret,
             held.recommended.strategy,
             held.recommended.value,
             held.recommended.regret,
+            held.recommended.scaled_regret,
             ";".join(n.study.features.name for n in held.neighbours),
         ]
         for held in rounds

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,12 @@ from dals_tune.study.ray_tune.domains import plan_domains
 from dals_tune.study.ray_tune.schedulers import scheduler
 from dals_tune.study.ray_tune.searchers import fail_orphaned_trials, searcher
 from dals_tune.study.ray_tune.trial_side import RERUN_KEY
+
+
+class TuneRunInterrupted(KeyboardInterrupt):
+    """A Tuner run that Ctrl-C (SIGINT) stopped before all its trials ended; its state is saved
+    for :func:`run_trials` to restore. A ``KeyboardInterrupt``, so that it ends the command
+    as Ctrl-C outside a Tuner run does."""
 
 
 def plan_started(plan: TrialPlan) -> bool:
@@ -80,8 +89,12 @@ def run_trials(
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 ),
             )
-        with _only_the_json_logger():
+        with _only_the_json_logger(), _ctrl_c_watch() as ctrl_c:
             fitted = tuner.fit()
+        if ctrl_c.stopped_the_run:
+            # Tune ended the run early and saved its state. It marks the trials it stopped
+            # TERMINATED like finished ones: they are for a restore to run, not results.
+            raise TuneRunInterrupted(plan.name)
         fail_orphaned_trials(plan)  # the run has ended: nothing of it is running any more
     finally:
         collector.COLLECTORS.pop(plan.name, None)
@@ -94,6 +107,36 @@ def run_trials(
         outcomes.append(outcome)
         collector.drop_checkpoints(folder)  # the run has ended and Tune has saved its final state
     return outcomes
+
+
+@dataclass
+class _CtrlC:
+    stopped_the_run: bool = False
+
+
+@contextlib.contextmanager
+def _ctrl_c_watch() -> Iterator[_CtrlC]:
+    """Whether Ctrl-C stopped the Tuner run inside, known once the block ends: a fit replaces
+    the SIGINT handler with Tune's, which on Ctrl-C saves the run's state, ends it and puts
+    back the handler it found. So ours is back after the fit when Tune stopped it, and Tune's
+    is still there when the run ended by itself. Where Tune leaves SIGINT alone
+    (``TUNE_DISABLE_SIGINT_HANDLER``, or off the main thread, where no handler can be set),
+    Ctrl-C raises ``KeyboardInterrupt`` at once, and nothing is left to tell."""
+    watch = _CtrlC()
+    if threading.current_thread() is not threading.main_thread():
+        yield watch
+        return
+
+    def ours(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    tune_handles_it = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER", "0") in ("", "0")
+    previous = signal.signal(signal.SIGINT, ours)
+    try:
+        yield watch
+        watch.stopped_the_run = tune_handles_it and signal.getsignal(signal.SIGINT) is ours
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
