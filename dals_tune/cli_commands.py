@@ -9,7 +9,9 @@ needs and returns the exit code. Heavy modules are imported inside each function
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 
 from dals_tune.cli_options import workload_options
 from dals_tune.objective import Objective, reported_metric
@@ -19,15 +21,27 @@ from dals_tune.trial import TrialSpec
 
 def parse_assignments(pairs: list[str]) -> dict[str, object]:
     """``["lr=0.05", "nesterov=true"]`` → ``{"lr": 0.05, "nesterov": True}`` (YAML scalars)."""
-    import yaml
-
     values: dict[str, object] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
-        values[key.strip()] = yaml.safe_load(text)
+        values[key.strip()] = _scalar(text)
     return values
+
+
+def _scalar(text: str) -> object:
+    """A YAML scalar, but ``1e-4`` is a number: YAML 1.1 (PyYAML) reads a float only with a
+    dot in it (``1.0e-4``), and a learning rate is most often written ``1e-4``."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value)
+            if math.isfinite(number):  # "nan" and "inf" stay words, refused as such
+                return number
+    return value
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -113,6 +113,8 @@ TRAIN = ["train", "--workload", "synthetic", "--strategy"]
         ([*TRAIN, "dals", "--batch-size", "0"], "--batch-size: expected a positive integer"),
         ([*TRAIN, "dals", "--set", "lr=-1"], "strategy 'dals': lr must be in (0, ∞), got -1"),
         ([*TRAIN, "dals", "--set", "lr=fast"], "lr must be a number, got 'fast'"),
+        ([*TRAIN, "dals", "--set", "lr=-1e-4"], "lr must be in (0, ∞), got -0.0001"),
+        ([*TRAIN, "dals", "--set", "lr=nan"], "lr must be a number, got 'nan'"),
         ([*TRAIN, "adamw", "--set", "lr=[1, 2]"], "lr must be a number, got [1, 2]"),
         ([*TRAIN, "schedulefree_adamw", "--set", "lr=-0.1"], "lr must be in (0, ∞)"),
         ([*TRAIN, "lion", "--set", "lr=-1"], "strategy 'lion': lr must be in (0, ∞)"),
@@ -132,7 +134,8 @@ TRAIN = ["train", "--workload", "synthetic", "--strategy"]
     ids=[
         "samples-abc", "seeds-negative", "cpus-zero", "cpus-abc", "gpus-negative",
         "search-seed-negative", "subset-zero", "epochs-negative", "epochs-abc",
-        "eval-subset-zero", "batch-size-zero", "lr-negative", "lr-text", "lr-list",
+        "eval-subset-zero", "batch-size-zero", "lr-negative", "lr-text",
+        "lr-e-notation-negative", "lr-nan-word", "lr-list",
         "schedulefree-lr-negative", "lion-lr-negative", "momentum-above-1",
         "weight-decay-negative", "cooldown-unknown", "flag-not-boolean", "cautious-not-boolean",
         "precondition-frequency-zero", "cocob-has-no-lr", "set-seed-text",

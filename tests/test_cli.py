@@ -10,6 +10,7 @@ import pytest
 
 from dals_tune import strategies
 from dals_tune.cli import main
+from dals_tune.cli_commands import parse_assignments
 
 # What a command loads only when it runs: --help must answer without them (seconds each).
 HEAVY_MODULES = {"torch", "ray", "mlflow", "optuna", "pandas", "transformers", "matplotlib"}
@@ -79,3 +80,10 @@ def test_an_unknown_command_is_a_usage_error(capsys):
         main(["nonsense"])
     assert exit_.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_set_reads_a_learning_rate_in_e_notation_as_a_number():
+    # PyYAML (YAML 1.1) alone reads "1e-4" as a string; the strategy then refused it.
+    values = parse_assignments(["lr=1e-4", "momentum=0.9", "nesterov=true", "cooldown=linear"])
+    assert values == {"lr": 1e-4, "momentum": 0.9, "nesterov": True, "cooldown": "linear"}
+    assert parse_assignments(["lr=nan", "steps=3"]) == {"lr": "nan", "steps": 3}
