@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 
 FINISHED = ("TERMINATED", "ERROR")
+# What reading a state file half written, or not written by Tune, raises.
+UNREADABLE = (OSError, ValueError, TypeError, AttributeError)
 
 
 def newest(folder: Path) -> tuple[str, float] | None:
@@ -31,7 +33,7 @@ def finished_trials(state_file: Path) -> set[str]:
             for trial, _metadata in _trials(state_file)
             if trial.get("status") in FINISHED
         }
-    except (OSError, ValueError, TypeError, AttributeError):
+    except UNREADABLE:
         return set()
 
 
@@ -52,7 +54,7 @@ def lost_checkpoints(folder: Path) -> list[Path]:
             if not checkpoint.exists():
                 lost.append(checkpoint)
         return lost
-    except (OSError, ValueError, TypeError, AttributeError):
+    except UNREADABLE:
         return []
 
 
