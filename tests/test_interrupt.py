@@ -96,6 +96,20 @@ def test_ctrl_c_during_a_search_ends_in_one_line_and_resume_finishes_it(tmp_path
     assert saved <= saved_checkpoints(tmp_path)
     assert not optuna_trials(tmp_path / "runs", TrialState.FAIL)
 
+    # Without them the resume is refused in one line; put back, they resume as if untouched.
+    present = sorted(saved_checkpoints(tmp_path))
+    aside = {path: tmp_path / f"aside-{n}" for n, path in enumerate(present)}
+    for path, place in aside.items():
+        path.rename(place)
+    refused = subprocess.run(
+        [*search, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode == 2, (refused.stdout + refused.stderr)[-3000:]
+    assert "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: cannot resume the trials in")
+    for path, place in aside.items():
+        place.rename(path)
+
     slow.unlink()  # the rest runs fast
     done = subprocess.run(
         [*search, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=600

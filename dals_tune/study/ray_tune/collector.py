@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -14,7 +12,7 @@ from ray import tune
 
 from dals_tune.study.outcomes import TrialOutcome
 from dals_tune.study.plans import TrialPlan
-from dals_tune.study.ray_tune import results
+from dals_tune.study.ray_tune import experiment_state, results
 
 OnTrialDone = Callable[[TrialOutcome], None]
 
@@ -65,11 +63,11 @@ class Collector:
         if not self.unsaved or now - self.last_look < 1.0:
             return
         self.last_look = now
-        state = _newest_experiment_state(self.plan.folder)
+        state = experiment_state.newest(self.plan.folder)
         if state is None or state == self.state_seen:
             return
         self.state_seen = state
-        saved = _finished_trials_in(Path(state[0]))
+        saved = experiment_state.finished_trials(Path(state[0]))
         for trial_id in [t for t in self.unsaved if t in saved]:
             outcome, folder = self.unsaved.pop(trial_id)
             if self.on_trial_saved is not None:
@@ -79,32 +77,6 @@ class Collector:
 
     def outcome_of_folder(self, folder: Path) -> TrialOutcome | None:
         return self.by_folder.get(folder.name)
-
-
-def _newest_experiment_state(folder: Path) -> tuple[str, float] | None:
-    """(path, mtime) of the experiment state ``Tuner.restore`` would load from ``folder``."""
-    newest = None
-    for path in folder.glob("experiment_state-*.json"):
-        with contextlib.suppress(OSError):
-            mtime = path.stat().st_mtime
-            if newest is None or mtime > newest[1]:
-                newest = (str(path), mtime)
-    return newest
-
-
-def _finished_trials_in(state_file: Path) -> set[str]:
-    """Ids of the trials an experiment state file lists as terminated or errored (nothing
-    while the file is being written)."""
-    try:
-        trial_data = json.loads(state_file.read_text()).get("trial_data", [])
-        finished = set()
-        for trial_json, _run_metadata in trial_data:
-            trial = json.loads(trial_json)
-            if trial.get("status") in ("TERMINATED", "ERROR"):
-                finished.add(str(trial.get("trial_id")))
-        return finished
-    except (OSError, ValueError, TypeError, AttributeError):
-        return set()
 
 
 def drop_checkpoints(trial_folder: Path) -> None:

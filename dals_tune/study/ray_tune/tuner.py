@@ -16,7 +16,7 @@ from ray.tune.logger import JsonLoggerCallback
 
 from dals_tune.study.outcomes import TrialOutcome
 from dals_tune.study.plans import TrialPlan
-from dals_tune.study.ray_tune import collector, results
+from dals_tune.study.ray_tune import collector, experiment_state, results
 from dals_tune.study.ray_tune.collector import OnTrialDone
 from dals_tune.study.ray_tune.domains import plan_domains
 from dals_tune.study.ray_tune.schedulers import scheduler
@@ -58,6 +58,7 @@ def run_trials(
     runnable = tune.with_resources(trainable, resources)
     try:
         if plan_started(plan):
+            refuse_lost_checkpoints(plan)
             # The saved run config brings its OutcomeCallback back; it finds this collector.
             tuner = tune.Tuner.restore(
                 str(plan.folder),
@@ -107,6 +108,19 @@ def run_trials(
         outcomes.append(outcome)
         collector.drop_checkpoints(folder)  # the run has ended and Tune has saved its final state
     return outcomes
+
+
+def refuse_lost_checkpoints(plan: TrialPlan) -> None:
+    """Refuse, in one line, to restore a run whose unfinished trials' checkpoints are gone
+    (deleted by hand to free the disk, or by an older dals_tune on Ctrl-C): Tune would
+    fail each trial, and the driver with it."""
+    lost = experiment_state.lost_checkpoints(plan.folder)
+    if lost:
+        raise ValueError(
+            f"cannot resume the trials in {plan.folder}: {len(lost)} of them would continue "
+            f"from checkpoints that are gone ({lost[0]}); put them back, or start the study "
+            "anew (search without --resume, benchmark with --redo WORKLOAD/REGIME)"
+        )
 
 
 @dataclass
